@@ -1,0 +1,395 @@
+//! A histogram with lock-free `observe` and consistent scrapes.
+//!
+//! # The hot/cold protocol
+//!
+//! A scrape must never show a half-finished observation: `_count` has to equal
+//! the `+Inf` bucket and `_sum` has to cover exactly the observations counted,
+//! while other threads keep observing. Locking `observe` would give that at a
+//! price on every request; instead each histogram keeps two complete sets of
+//! counts (bucket counters, sum, completed count) and a single word,
+//! `started`, whose top bit selects the *hot* set and whose lower 63 bits count
+//! observations begun. This is the scheme of client_golang's histogram.
+//!
+//! An observation:
+//! 1. `started.fetch_add(1)` — one atomic step that both counts the
+//!    observation as begun and reads which set is hot;
+//! 2. adds to its bucket and to the sum of that set;
+//! 3. `completed.fetch_add(1)` on that set, marking it done.
+//!
+//! A scrape (scrapes of one histogram are serialised by `scrape_lock`; observers
+//! never touch it):
+//! 1. flips the hot bit with `started.fetch_add(1 << 63)`, learning in the same
+//!    step `n`, the number of observations begun before the flip. From here on
+//!    new observations go to the other set;
+//! 2. waits until the now-cold set's `completed` reaches `n`: every observation
+//!    that chose the cold set has finished, and none can start on it again;
+//! 3. reads the cold set — it holds every observation ever begun before the
+//!    flip, exactly once, so buckets, sum and count agree;
+//! 4. moves the cold set's values into the hot set and zeroes the cold set,
+//!    so the hot set again holds the total and the next flip starts over.
+//!
+//! The scrape's wait is short: it lasts as long as the slowest observation in
+//! flight, a few atomic adds.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::atomic_f64::AtomicF64;
+use super::{Metric, MetricError};
+use crate::encode::{write_f64, MetricType, SeriesWriter};
+
+/// The default bucket upper bounds, in seconds (client_golang's defaults).
+pub const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+const HOT_BIT: u64 = 1 << 63;
+const COUNT_MASK: u64 = HOT_BIT - 1;
+
+/// Validated bucket upper bounds, shared by every series of a family, with
+/// their `le="..."` label text built once.
+///
+/// ```
+/// use tinymon::metrics::Buckets;
+/// assert!(Buckets::new(&[0.1, 1.0, 10.0]).is_ok());
+/// assert!(Buckets::new(&[1.0, 0.1]).is_err());
+/// assert_eq!(Buckets::default().bounds().len(), 11);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Buckets {
+    bounds: Arc<[f64]>,
+    /// `le="0.005"` … `le="+Inf"`: one more entry than `bounds`.
+    le_pairs: Arc<[Box<str>]>,
+}
+
+impl Buckets {
+    /// Checks that `bounds` is non-empty, finite and strictly increasing.
+    /// The `+Inf` bucket is implied; do not list it.
+    pub fn new(bounds: &[f64]) -> Result<Self, MetricError> {
+        if bounds.is_empty() {
+            return Err(MetricError::InvalidBuckets("no bucket bounds".into()));
+        }
+        if let Some(b) = bounds.iter().find(|b| !b.is_finite()) {
+            return Err(MetricError::InvalidBuckets(format!(
+                "bound {b} is not finite (+Inf is always added)"
+            )));
+        }
+        if let Some(w) = bounds.windows(2).find(|w| w[0] >= w[1]) {
+            return Err(MetricError::InvalidBuckets(format!(
+                "bounds must increase strictly, but {} is followed by {}",
+                w[0], w[1]
+            )));
+        }
+        let le_pairs = bounds
+            .iter()
+            .copied()
+            .chain([f64::INFINITY])
+            .map(|b| {
+                let mut text = b"le=\"".to_vec();
+                write_f64(&mut text, b);
+                text.push(b'"');
+                String::from_utf8(text).expect("numbers are ASCII").into_boxed_str()
+            })
+            .collect();
+        Ok(Buckets {
+            bounds: bounds.into(),
+            le_pairs,
+        })
+    }
+
+    /// The finite upper bounds.
+    pub fn bounds(&self) -> &[f64] {
+        &self.bounds
+    }
+}
+
+impl Default for Buckets {
+    fn default() -> Self {
+        Buckets::new(&DEFAULT_BUCKETS).expect("default buckets are valid")
+    }
+}
+
+/// One complete set of counts; a histogram has two (hot and cold).
+#[derive(Debug)]
+struct Counts {
+    /// Per-bucket counts, not cumulative; the last entry is `+Inf` only.
+    buckets: Box<[AtomicU64]>,
+    sum: AtomicF64,
+    /// Observations finished on this set. Written with Release after the
+    /// bucket and sum updates, read with Acquire by the scrape: seeing the
+    /// count means seeing those updates.
+    completed: AtomicU64,
+}
+
+impl Counts {
+    fn new(len: usize) -> Self {
+        Counts {
+            buckets: (0..len).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicF64::new(0.0),
+            completed: AtomicU64::new(0),
+        }
+    }
+}
+
+/// A consistent reading of a histogram.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistogramSnapshot {
+    /// Cumulative counts, one per bound plus the final `+Inf`.
+    pub cumulative: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+}
+
+/// A histogram of `f64` observations.
+///
+/// ```
+/// use tinymon::metrics::{Buckets, Histogram};
+/// let h = Histogram::new(Buckets::default());
+/// h.observe(0.003);
+/// h.observe(0.7);
+/// let s = h.snapshot();
+/// assert_eq!(s.count, 2);
+/// assert_eq!(s.cumulative[0], 1); // le="0.005"
+/// assert_eq!(*s.cumulative.last().unwrap(), 2); // le="+Inf"
+/// ```
+#[derive(Debug)]
+pub struct Histogram {
+    buckets: Buckets,
+    /// Top bit: index of the hot `Counts`. Lower 63 bits: observations begun.
+    /// Observers add 1 with Acquire, so the zeroing a scrape did before its
+    /// flip (released by the flip) is visible before they write to that set.
+    started: AtomicU64,
+    counts: [Counts; 2],
+    /// Serialises scrapes of this histogram; two concurrent flips would break
+    /// the wait in step 2. Observers never take it.
+    scrape_lock: Mutex<()>,
+}
+
+impl Histogram {
+    /// An empty histogram over `buckets`.
+    pub fn new(buckets: Buckets) -> Self {
+        let len = buckets.bounds.len() + 1;
+        Histogram {
+            buckets,
+            started: AtomicU64::new(0),
+            counts: [Counts::new(len), Counts::new(len)],
+            scrape_lock: Mutex::new(()),
+        }
+    }
+
+    /// Records one observation. Lock-free and allocation-free.
+    #[inline]
+    pub fn observe(&self, v: f64) {
+        // `le` is inclusive; NaN compares false everywhere and lands in +Inf,
+        // as in client_golang.
+        let bounds = &self.buckets.bounds;
+        let index = if bounds.len() <= 16 {
+            bounds.iter().position(|&b| v <= b).unwrap_or(bounds.len())
+        } else {
+            bounds.partition_point(|&b| b < v)
+        };
+        let started = self.started.fetch_add(1, Ordering::Acquire);
+        let hot = &self.counts[(started >> 63) as usize];
+        // Relaxed: these two are published by the Release below.
+        hot.buckets[index].fetch_add(1, Ordering::Relaxed);
+        hot.sum.add(v);
+        hot.completed.fetch_add(1, Ordering::Release);
+    }
+
+    /// Reads the histogram with the scrape protocol and hands the cold set's
+    /// per-bucket counts, sum and count to `read` before folding them back.
+    fn with_consistent_counts<R>(&self, read: impl FnOnce(&[AtomicU64], f64, u64) -> R) -> R {
+        let _scrape = self.scrape_lock.lock();
+        // AcqRel: Release publishes the previous scrape's zeroing to observers
+        // that see the new hot bit; Acquire orders our reads after the flip.
+        let before = self.started.fetch_add(HOT_BIT, Ordering::AcqRel);
+        let count = before & COUNT_MASK;
+        let cold = &self.counts[(before >> 63) as usize];
+        let hot = &self.counts[((before >> 63) ^ 1) as usize];
+
+        // Acquire pairs with each observer's Release on `completed`.
+        let mut spins = 0u32;
+        while cold.completed.load(Ordering::Acquire) != count {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                // An observer was descheduled mid-observation; let it run.
+                std::thread::yield_now();
+            }
+        }
+        let sum = cold.sum.get();
+        let result = read(&cold.buckets, sum, count);
+
+        // Fold cold into hot so the hot set holds the full totals again.
+        for (c, h) in cold.buckets.iter().zip(hot.buckets.iter()) {
+            let n = c.swap(0, Ordering::Relaxed);
+            if n != 0 {
+                h.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+        hot.sum.add(cold.sum.take());
+        let n = cold.completed.swap(0, Ordering::Relaxed);
+        hot.completed.fetch_add(n, Ordering::Relaxed);
+        result
+    }
+
+    /// A consistent reading (allocates; the encoder uses a non-allocating path).
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        self.with_consistent_counts(|buckets, sum, count| {
+            let mut total = 0;
+            let cumulative = buckets
+                .iter()
+                .map(|b| {
+                    total += b.load(Ordering::Relaxed);
+                    total
+                })
+                .collect();
+            HistogramSnapshot {
+                cumulative,
+                sum,
+                count,
+            }
+        })
+    }
+
+    /// The bucket bounds this histogram was built with.
+    pub fn buckets(&self) -> &Buckets {
+        &self.buckets
+    }
+}
+
+impl Metric for Histogram {
+    type Config = Buckets;
+    const TYPE: MetricType = MetricType::Histogram;
+
+    fn with_config(buckets: &Buckets) -> Self {
+        Histogram::new(buckets.clone())
+    }
+
+    fn encode(&self, out: &mut SeriesWriter<'_>) {
+        self.with_consistent_counts(|buckets, sum, count| {
+            let mut cumulative = 0;
+            for (n, le) in buckets.iter().zip(self.buckets.le_pairs.iter()) {
+                cumulative += n.load(Ordering::Relaxed);
+                out.bucket(le, cumulative);
+            }
+            out.sample_f64("_sum", sum);
+            out.sample_u64("_count", count);
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn bucket_validation() {
+        assert!(Buckets::new(&[]).is_err());
+        assert!(Buckets::new(&[1.0, 1.0]).is_err());
+        assert!(Buckets::new(&[2.0, 1.0]).is_err());
+        assert!(Buckets::new(&[0.1, f64::NAN]).is_err());
+        assert!(Buckets::new(&[0.1, f64::INFINITY]).is_err());
+        assert!(Buckets::new(&[-1.0, 0.0, 1e6]).is_ok());
+        let buckets = Buckets::default();
+        let le: Vec<&str> = buckets.le_pairs.iter().map(|s| &**s).collect();
+        assert_eq!(
+            le,
+            [
+                "le=\"0.005\"",
+                "le=\"0.01\"",
+                "le=\"0.025\"",
+                "le=\"0.05\"",
+                "le=\"0.1\"",
+                "le=\"0.25\"",
+                "le=\"0.5\"",
+                "le=\"1\"",
+                "le=\"2.5\"",
+                "le=\"5\"",
+                "le=\"10\"",
+                "le=\"+Inf\""
+            ]
+        );
+    }
+
+    #[test]
+    fn observations_land_in_inclusive_buckets() {
+        let h = Histogram::new(Buckets::new(&[1.0, 2.0]).unwrap());
+        for v in [0.5, 1.0, 1.5, 2.0, 3.0, f64::NAN] {
+            h.observe(v);
+        }
+        let s = h.snapshot();
+        assert_eq!(s.cumulative, vec![2, 4, 6]);
+        assert_eq!(s.count, 6);
+        assert!(s.sum.is_nan());
+    }
+
+    #[test]
+    fn many_bounds_use_binary_search_with_same_result() {
+        let bounds: Vec<f64> = (1..=40).map(f64::from).collect();
+        let h = Histogram::new(Buckets::new(&bounds).unwrap());
+        for v in [0.0, 1.0, 1.5, 40.0, 41.0] {
+            h.observe(v);
+        }
+        let s = h.snapshot();
+        assert_eq!(s.cumulative[0], 2); // 0.0 and 1.0 (le inclusive)
+        assert_eq!(s.cumulative[1], 3); // 1.5
+        assert_eq!(s.cumulative[39], 4); // 40.0
+        assert_eq!(s.cumulative[40], 5); // +Inf
+    }
+
+    #[test]
+    fn repeated_snapshots_keep_totals() {
+        let h = Histogram::new(Buckets::default());
+        for round in 1..=5u64 {
+            h.observe(0.2);
+            let s = h.snapshot();
+            assert_eq!(s.count, round);
+            assert_eq!(s.sum, 0.2 * round as f64);
+            assert_eq!(s.cumulative[5], round); // le="0.25"
+            assert_eq!(s.cumulative[4], 0); // le="0.1"
+        }
+    }
+
+    /// Two threads observe 1.0 without pause while this thread scrapes: every
+    /// scrape must be internally consistent (sum == count == +Inf bucket), and
+    /// the final totals must count every observation.
+    #[test]
+    fn scrapes_are_consistent_while_two_threads_observe() {
+        let h = Histogram::new(Buckets::default());
+        let stop = AtomicBool::new(false);
+        let per_thread = std::thread::scope(|s| {
+            let observers: Vec<_> = (0..2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let mut n = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            h.observe(1.0);
+                            n += 1;
+                        }
+                        n
+                    })
+                })
+                .collect();
+            let mut last = 0;
+            for _ in 0..2_000 {
+                let snap = h.snapshot();
+                assert_eq!(snap.sum, snap.count as f64, "sum covers exactly the count");
+                assert_eq!(*snap.cumulative.last().unwrap(), snap.count);
+                assert_eq!(snap.cumulative[6], 0, "nothing at or below 0.5");
+                assert_eq!(snap.cumulative[7], snap.count, "everything at le=1");
+                assert!(snap.count >= last, "count went back: {last} -> {}", snap.count);
+                last = snap.count;
+            }
+            stop.store(true, Ordering::Relaxed);
+            observers.into_iter().map(|t| t.join().unwrap()).sum::<u64>()
+        });
+        let snap = h.snapshot();
+        assert_eq!(snap.count, per_thread);
+        assert_eq!(snap.sum, per_thread as f64);
+    }
+}

@@ -1,0 +1,39 @@
+//! Metric values and the registry that names them.
+//!
+//! - [`Counter`], [`Gauge`], [`Histogram`]: one series' value, updated with
+//!   atomics only.
+//! - [`Family`]: a metric name with fixed label names and one series per
+//!   label-value set, looked up without locks, bounded by a series cap.
+//! - [`Registry`]: the families and scrape-time [`Collector`]s a scrape
+//!   writes, in name order; [`default_registry`] is the process-wide one.
+//!
+//! The bytes on the wire are written by [`crate::encode`].
+
+mod atomic_f64;
+mod counter;
+mod error;
+mod family;
+mod gauge;
+mod histogram;
+mod registry;
+
+pub use counter::Counter;
+pub use error::MetricError;
+pub use family::{Family, DEFAULT_SERIES_CAP};
+pub use gauge::Gauge;
+pub use histogram::{Buckets, Histogram, HistogramSnapshot, DEFAULT_BUCKETS};
+pub use registry::{default_registry, Collected, Collector, Desc, Registry, SERIES_DROPPED};
+
+use crate::encode::{MetricType, SeriesWriter};
+
+/// A value type a [`Family`] can hold.
+pub trait Metric: Send + Sync + 'static {
+    /// What every series of a family is built from (buckets for histograms).
+    type Config: Send + Sync + 'static;
+    /// The `# TYPE` of the family.
+    const TYPE: MetricType;
+    /// A fresh series.
+    fn with_config(config: &Self::Config) -> Self;
+    /// Writes this series' sample lines.
+    fn encode(&self, out: &mut SeriesWriter<'_>);
+}
