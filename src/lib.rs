@@ -5,5 +5,11 @@
 //! [`process`] reads process_* values from /proc, and [`http`] is the
 //! instrumented tiny_http service the `tinymon` binary runs.
 
+pub mod client;
+pub mod config;
 pub mod encode;
 pub mod metrics;
+pub mod process;
+pub mod http;
+pub mod load;
+pub mod signals;

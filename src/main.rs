@@ -1,3 +1,116 @@
-fn main() {
-    println!("Hello, world!");
+//! The `tinymon` binary: flags and environment → serve, healthcheck or load.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tinymon::config::{self, Command, LoadConfig, ServeConfig, USAGE};
+use tinymon::http::{App, RunningServer};
+use tinymon::metrics::default_registry;
+use tinymon::signals::ShutdownSignals;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match config::parse(&args, |k| std::env::var(k).ok()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("tinymon: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match command {
+        Command::Help => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Command::Version => {
+            println!("tinymon {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Command::Serve(c) => serve(&c),
+        Command::Healthcheck(c) => match tinymon::client::get(&c.url, c.timeout) {
+            Ok(r) if r.status == 200 => ExitCode::SUCCESS,
+            Ok(r) => {
+                eprintln!("tinymon healthcheck: {} answered {}", c.url, r.status);
+                ExitCode::FAILURE
+            }
+            Err(e) => {
+                eprintln!("tinymon healthcheck: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Load(c) => match load(&c) {
+            Ok(report) => {
+                print!("{report}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("tinymon load: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Runs the load generator; SIGTERM or SIGINT ends it early with a report.
+fn load(config: &LoadConfig) -> Result<tinymon::load::Report, String> {
+    let signals = ShutdownSignals::block().map_err(|e| e.to_string())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        signals.wait();
+        flag.store(true, Ordering::Relaxed);
+    });
+    tinymon::load::run_until(config, stop)
+}
+
+fn serve(config: &ServeConfig) -> ExitCode {
+    // Before any thread exists, so all of them inherit the blocked mask.
+    let signals = match ShutdownSignals::block() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tinymon: cannot block shutdown signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app = match App::new(default_registry()) {
+        Ok(app) => Arc::new(app),
+        Err(e) => {
+            eprintln!("tinymon: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = match RunningServer::start(config.listen, config.workers, app) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tinymon: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!(
+        "tinymon {} listening on {} with {} workers",
+        env!("CARGO_PKG_VERSION"),
+        server.addr(),
+        config.workers
+    );
+    let stop = server.shutdown_handle();
+    std::thread::spawn(move || {
+        let name = signals.wait();
+        eprintln!("tinymon: {name} received, finishing in-flight requests");
+        stop.shutdown();
+        // A second signal means "now".
+        let name = signals.wait();
+        eprintln!("tinymon: second {name}, exiting at once");
+        std::process::exit(1);
+    });
+    match server.wait() {
+        Ok(()) => {
+            eprintln!("tinymon: stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tinymon: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,347 @@
+//! Command line and environment → what to run.
+//!
+//! Flags win over environment variables, which win over defaults. A bad flag
+//! or value is a [`UsageError`] naming it; the binary prints it and exits 2.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// Default `--listen`.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
+/// Default `--workers`.
+pub const DEFAULT_WORKERS: usize = 8;
+const MAX_WORKERS: usize = 1024;
+
+/// The help text; every flag with its default and environment variable.
+pub const USAGE: &str = "\
+tinymon — a small HTTP service that monitors itself
+
+Usage:
+  tinymon [serve] [--listen ADDR] [--workers N]
+  tinymon healthcheck [--url URL] [--timeout-ms MS]
+  tinymon load --target URL [--duration S] [--rps N] [--concurrency N]
+  tinymon --help | --version
+
+serve (the default):
+  --listen ADDR     address to listen on, IP:PORT or :PORT
+                    [env TINYMON_LISTEN, default 0.0.0.0:8080]
+  --workers N       request worker threads, 1-1024
+                    [env TINYMON_WORKERS, default 8]
+  Routes: GET /metrics, /healthz, /hello, /work?delay_ms=0-2000&fail=0-1
+  SIGTERM or SIGINT stops accepting, finishes in-flight requests, exits 0.
+
+healthcheck (for container health checks; exits 0 when healthy, else 1):
+  --url URL         [default http://127.0.0.1:PORT/healthz, PORT from
+                    TINYMON_LISTEN or 8080]
+  --timeout-ms MS   [default 2000]
+
+load (a bounded traffic generator with a realistic mix of routes):
+  --target URL      base URL of a tinymon, e.g. http://127.0.0.1:8080
+  --duration S      seconds to run, 1-86400, or 0 to run until stopped [default 10]
+  --rps N           requests per second across all connections, 1-100000 [default 50]
+  --concurrency N   connections, 1-1024 [default 4]
+";
+
+/// What the process should do.
+#[derive(Debug, PartialEq)]
+pub enum Command {
+    Serve(ServeConfig),
+    Healthcheck(HealthcheckConfig),
+    Load(LoadConfig),
+    Help,
+    Version,
+}
+
+/// `tinymon serve`.
+#[derive(Debug, PartialEq)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub workers: usize,
+}
+
+/// `tinymon healthcheck`.
+#[derive(Debug, PartialEq)]
+pub struct HealthcheckConfig {
+    pub url: String,
+    pub timeout: Duration,
+}
+
+/// `tinymon load`.
+#[derive(Debug, PartialEq)]
+pub struct LoadConfig {
+    pub target: String,
+    /// `None`: run until stopped.
+    pub duration: Option<Duration>,
+    pub rps: u32,
+    pub concurrency: usize,
+}
+
+/// A bad flag or value; the message names it.
+#[derive(Debug, PartialEq)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (see tinymon --help)", self.0)
+    }
+}
+
+/// Parses the arguments after the program name; `env` looks up variables.
+pub fn parse(
+    args: &[String],
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Command, UsageError> {
+    let mut args = args;
+    let sub = match args.first().map(String::as_str) {
+        Some("serve") | Some("healthcheck") | Some("load") => {
+            let s = args[0].clone();
+            args = &args[1..];
+            s
+        }
+        _ => "serve".to_owned(),
+    };
+    let flags = Flags::parse(args)?;
+    if flags.has("--help") || flags.has("-h") {
+        return Ok(Command::Help);
+    }
+    if flags.has("--version") || flags.has("-V") {
+        return Ok(Command::Version);
+    }
+    match sub.as_str() {
+        "serve" => {
+            flags.only(&["--listen", "--workers"])?;
+            let listen = flags
+                .value("--listen")
+                .map(|v| ("--listen", v))
+                .or_else(|| env("TINYMON_LISTEN").map(|v| ("TINYMON_LISTEN", v)))
+                .map(|(from, v)| parse_listen(from, &v))
+                .unwrap_or_else(|| parse_listen("default", DEFAULT_LISTEN))?;
+            let workers = match flags.value("--workers") {
+                Some(v) => parse_number("--workers", &v, 1, MAX_WORKERS as u64)? as usize,
+                None => match env("TINYMON_WORKERS") {
+                    Some(v) => {
+                        parse_number("TINYMON_WORKERS", &v, 1, MAX_WORKERS as u64)? as usize
+                    }
+                    None => DEFAULT_WORKERS,
+                },
+            };
+            Ok(Command::Serve(ServeConfig { listen, workers }))
+        }
+        "healthcheck" => {
+            flags.only(&["--url", "--timeout-ms"])?;
+            let url = match flags.value("--url") {
+                Some(u) => u,
+                None => {
+                    let listen = match env("TINYMON_LISTEN") {
+                        Some(v) => parse_listen("TINYMON_LISTEN", &v)?,
+                        None => parse_listen("default", DEFAULT_LISTEN)?,
+                    };
+                    format!("http://{}/healthz", loopback_for(listen))
+                }
+            };
+            let timeout = match flags.value("--timeout-ms") {
+                Some(v) => parse_number("--timeout-ms", &v, 1, 60_000)?,
+                None => 2_000,
+            };
+            Ok(Command::Healthcheck(HealthcheckConfig {
+                url,
+                timeout: Duration::from_millis(timeout),
+            }))
+        }
+        _ => {
+            flags.only(&["--target", "--duration", "--rps", "--concurrency"])?;
+            let target = flags
+                .value("--target")
+                .ok_or_else(|| UsageError("load needs --target URL".into()))?;
+            let duration = match flags.value("--duration") {
+                Some(v) => parse_number("--duration", &v, 0, 86_400)?,
+                None => 10,
+            };
+            let rps = match flags.value("--rps") {
+                Some(v) => parse_number("--rps", &v, 1, 100_000)? as u32,
+                None => 50,
+            };
+            let concurrency = match flags.value("--concurrency") {
+                Some(v) => parse_number("--concurrency", &v, 1, 1024)? as usize,
+                None => 4,
+            };
+            Ok(Command::Load(LoadConfig {
+                target,
+                duration: (duration > 0).then(|| Duration::from_secs(duration)),
+                rps,
+                concurrency,
+            }))
+        }
+    }
+}
+
+/// The address to reach a server listening on `listen` from the same host.
+pub fn loopback_for(listen: SocketAddr) -> SocketAddr {
+    if listen.ip().is_unspecified() {
+        let ip = match listen.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        };
+        SocketAddr::new(ip, listen.port())
+    } else {
+        listen
+    }
+}
+
+fn parse_listen(from: &str, value: &str) -> Result<SocketAddr, UsageError> {
+    let full = match value.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => value.to_owned(),
+    };
+    full.parse().map_err(|_| {
+        UsageError(format!(
+            "{from}: invalid address {value:?}: expected IP:PORT such as 0.0.0.0:8080, [::1]:8080 or :8080"
+        ))
+    })
+}
+
+fn parse_number(from: &str, value: &str, min: u64, max: u64) -> Result<u64, UsageError> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (min..=max).contains(n))
+        .ok_or_else(|| {
+            UsageError(format!(
+                "{from}: invalid value {value:?}: expected a whole number from {min} to {max}"
+            ))
+        })
+}
+
+/// `--name value` and `--name=value` pairs, plus bare switches.
+struct Flags(Vec<(String, Option<String>)>);
+
+const SWITCHES: [&str; 4] = ["--help", "-h", "--version", "-V"];
+
+impl Flags {
+    fn parse(args: &[String]) -> Result<Self, UsageError> {
+        let mut out = Vec::new();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            if SWITCHES.contains(&arg.as_str()) {
+                out.push((arg.clone(), None));
+                continue;
+            }
+            if !arg.starts_with("--") {
+                return Err(UsageError(format!("unexpected argument {arg:?}")));
+            }
+            let (name, value) = match arg.split_once('=') {
+                Some((n, v)) => (n.to_owned(), v.to_owned()),
+                None => {
+                    let v = it
+                        .next()
+                        .ok_or_else(|| UsageError(format!("{arg} needs a value")))?;
+                    (arg.clone(), v.clone())
+                }
+            };
+            if out.iter().any(|(n, _)| *n == name) {
+                return Err(UsageError(format!("{name} given more than once")));
+            }
+            out.push((name, Some(value)));
+        }
+        Ok(Flags(out))
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.0.iter().any(|(n, _)| n == name)
+    }
+
+    fn value(&self, name: &str) -> Option<String> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.clone())
+    }
+
+    fn only(&self, allowed: &[&str]) -> Result<(), UsageError> {
+        match self.0.iter().find(|(n, _)| !allowed.contains(&n.as_str())) {
+            Some((n, _)) => Err(UsageError(format!("unknown flag {n}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Command, UsageError> {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        parse(&args, |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+    }
+
+    fn serve(listen: &str, workers: usize) -> Command {
+        Command::Serve(ServeConfig {
+            listen: listen.parse().unwrap(),
+            workers,
+        })
+    }
+
+    #[test]
+    fn defaults_env_and_flags() {
+        assert_eq!(run(&[], &[]), Ok(serve("0.0.0.0:8080", 8)));
+        assert_eq!(
+            run(&[], &[("TINYMON_LISTEN", "127.0.0.1:9"), ("TINYMON_WORKERS", "3")]),
+            Ok(serve("127.0.0.1:9", 3))
+        );
+        assert_eq!(
+            run(&["--listen", ":7000", "--workers=2"], &[("TINYMON_LISTEN", "127.0.0.1:9")]),
+            Ok(serve("0.0.0.0:7000", 2))
+        );
+        assert_eq!(run(&["serve", "--listen=[::1]:80"], &[]), Ok(serve("[::1]:80", 8)));
+        assert_eq!(run(&["--help"], &[]), Ok(Command::Help));
+        assert_eq!(run(&["serve", "--version"], &[]), Ok(Command::Version));
+    }
+
+    #[test]
+    fn errors_name_the_flag_or_variable() {
+        for (args, env, word) in [
+            (&["--bogus", "1"][..], &[][..], "--bogus"),
+            (&["--workers", "0"], &[], "--workers"),
+            (&["--workers", "lots"], &[], "--workers"),
+            (&["--workers"], &[], "--workers needs a value"),
+            (&["--listen", "localhost"], &[], "--listen"),
+            (&["--listen", ":1", "--listen", ":2"], &[], "more than once"),
+            (&[], &[("TINYMON_WORKERS", "x")], "TINYMON_WORKERS"),
+            (&[], &[("TINYMON_LISTEN", "nope")], "TINYMON_LISTEN"),
+            (&["stray"], &[], "stray"),
+            (&["load"], &[], "--target"),
+            (&["load", "--target", "http://x", "--rps", "0"], &[], "--rps"),
+            (&["healthcheck", "--listen", ":1"], &[], "--listen"),
+        ] {
+            let err = run(args, env).unwrap_err();
+            assert!(err.to_string().contains(word), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn healthcheck_url_follows_listen() {
+        let Ok(Command::Healthcheck(h)) =
+            run(&["healthcheck"], &[("TINYMON_LISTEN", "0.0.0.0:9100")])
+        else {
+            panic!("not a healthcheck")
+        };
+        assert_eq!(h.url, "http://127.0.0.1:9100/healthz");
+        assert_eq!(h.timeout, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn load_defaults() {
+        assert_eq!(
+            run(&["load", "--target", "http://127.0.0.1:1", "--duration", "0"], &[]),
+            Ok(Command::Load(LoadConfig {
+                target: "http://127.0.0.1:1".into(),
+                duration: None,
+                rps: 50,
+                concurrency: 4,
+            }))
+        );
+    }
+}

@@ -1,0 +1,22 @@
+//! The instrumented HTTP service.
+//!
+//! - [`server`]: tiny_http and the worker pool, graceful shutdown;
+//! - [`app`]: the routes and the middleware recording RED metrics;
+//! - [`router`]: route templates, the `path` label;
+//! - [`labels`]: the fixed sets every label value comes from;
+//! - [`service_metrics`]: the metric families, named as in the Go original;
+//! - [`work`]: the `/work` route's simulated downstream call.
+
+pub mod app;
+pub mod labels;
+pub mod reply;
+pub mod router;
+pub mod server;
+pub mod service_metrics;
+pub mod work;
+
+pub use app::App;
+pub use labels::{method_label, status_label, OTHER_METHOD, UNMATCHED};
+pub use router::{RouteMatch, RouteTemplate, Router};
+pub use server::{RunningServer, ServeError, ShutdownHandle};
+pub use service_metrics::ServiceMetrics;

@@ -1,0 +1,199 @@
+//! The worker pool around tiny_http, and its shutdown.
+//!
+//! tiny_http accepts connections and parses requests on its own threads and
+//! queues them; a fixed pool of workers takes them with `recv()` and runs
+//! [`App::handle`]. Shutdown, in order:
+//!
+//! 1. `stopping` is set, so answers carry `Connection: close`;
+//! 2. the listening socket is shut down for reading: tiny_http's blocked
+//!    `accept` returns an error and its accept loop ends, so no new connection
+//!    is taken (further connects are refused);
+//! 3. one "unblock" per worker is queued *behind* the requests already
+//!    received, so every accepted request is still answered before each
+//!    worker meets its unblock and exits.
+//!
+//! [`RunningServer::wait`] returns when every worker has exited, or at the
+//! latest [`SHUTDOWN_GRACE`] after shutdown began.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use super::app::{App, WorkerState};
+
+/// How long shutdown waits for in-flight requests.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
+
+/// Why the server could not start or stopped badly.
+#[derive(Debug)]
+pub enum ServeError {
+    /// The address is taken.
+    AddrInUse(SocketAddr),
+    /// Any other failure to listen.
+    Listen(SocketAddr, io::Error),
+    /// The accept loop died while serving.
+    Accept(String),
+}
+
+impl std::fmt::Display for ServeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServeError::AddrInUse(a) => write!(
+                f,
+                "cannot listen on {a}: address already in use (stop the other process or choose another --listen)"
+            ),
+            ServeError::Listen(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            ServeError::Accept(e) => write!(f, "accepting connections failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ServeError {}
+
+struct Shared {
+    server: tiny_http::Server,
+    listener_fd: i32,
+    workers: usize,
+    /// Set once; Relaxed is enough since it only steers behaviour (the
+    /// unblocks that end the workers are ordered by the queue's mutex).
+    stopping: AtomicBool,
+    failure: Mutex<Option<String>>,
+    stop_requested_at: Mutex<Option<Instant>>,
+}
+
+impl Shared {
+    fn begin_shutdown(&self) {
+        if self.stopping.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        *self.stop_requested_at.lock() = Some(Instant::now());
+        // SAFETY: the fd belongs to the listener tiny_http owns, which lives
+        // as long as `self`; shutdown does not close or free it.
+        unsafe {
+            libc::shutdown(self.listener_fd, libc::SHUT_RD);
+        }
+        for _ in 0..self.workers {
+            self.server.unblock();
+        }
+    }
+}
+
+/// A started server; dropping it does not stop it, call [`Self::shutdown`].
+pub struct RunningServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    done: mpsc::Receiver<()>,
+}
+
+/// A handle that can stop the server from another thread.
+#[derive(Clone)]
+pub struct ShutdownHandle(Arc<Shared>);
+
+impl ShutdownHandle {
+    /// Begins a graceful shutdown (idempotent).
+    pub fn shutdown(&self) {
+        self.0.begin_shutdown();
+    }
+}
+
+impl RunningServer {
+    /// Binds `addr` and starts `workers` threads serving `app`.
+    pub fn start(addr: SocketAddr, workers: usize, app: Arc<App>) -> Result<Self, ServeError> {
+        let listener = TcpListener::bind(addr).map_err(|e| match e.kind() {
+            io::ErrorKind::AddrInUse => ServeError::AddrInUse(addr),
+            _ => ServeError::Listen(addr, e),
+        })?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| ServeError::Listen(addr, e))?;
+        let listener_fd = listener.as_raw_fd();
+        let server = tiny_http::Server::from_listener(listener, None)
+            .map_err(|e| ServeError::Listen(addr, io::Error::other(e.to_string())))?;
+        let shared = Arc::new(Shared {
+            server,
+            listener_fd,
+            workers,
+            stopping: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            stop_requested_at: Mutex::new(None),
+        });
+        let (done_tx, done) = mpsc::channel();
+        for i in 0..workers {
+            let shared = shared.clone();
+            let app = app.clone();
+            let done_tx = done_tx.clone();
+            thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .spawn(move || {
+                    work_loop(&shared, &app);
+                    let _ = done_tx.send(());
+                })
+                .map_err(|e| ServeError::Listen(addr, e))?;
+        }
+        Ok(RunningServer {
+            shared,
+            addr: local,
+            done,
+        })
+    }
+
+    /// The bound address (useful with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A handle for stopping the server from elsewhere (a signal thread).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shared.clone())
+    }
+
+    /// Blocks until the server has stopped. `Err` when it stopped because
+    /// accepting failed rather than because it was asked to.
+    pub fn wait(self) -> Result<(), ServeError> {
+        let mut remaining = self.shared.workers;
+        while remaining > 0 {
+            match self.done.recv_timeout(Duration::from_millis(100)) {
+                Ok(()) => remaining -= 1,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    let since = *self.shared.stop_requested_at.lock();
+                    if since.is_some_and(|t| t.elapsed() > SHUTDOWN_GRACE) {
+                        break;
+                    }
+                }
+            }
+        }
+        match self.shared.failure.lock().take() {
+            Some(e) => Err(ServeError::Accept(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+fn work_loop(shared: &Shared, app: &App) {
+    let mut state = WorkerState::default();
+    loop {
+        match shared.server.recv() {
+            Ok(request) => {
+                let closing = shared.stopping.load(Ordering::Relaxed);
+                app.handle(request, &mut state, closing);
+            }
+            Err(e) => {
+                if !shared.stopping.load(Ordering::Relaxed) {
+                    // tiny_http's accept loop has ended: nothing new will
+                    // arrive, so stop and let the caller exit non-zero.
+                    *shared.failure.lock() = Some(e.to_string());
+                    shared.begin_shutdown();
+                }
+                return;
+            }
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! `tinymon load`: a bounded traffic generator with a realistic mix.
+//!
+//! Each of `concurrency` threads keeps one keep-alive connection and sends on
+//! a fixed schedule, so together they offer `rps` requests per second (they
+//! do not speed up to catch up after a stall, so the server is never
+//! flooded). The mix exercises every panel of the dashboard: mostly `/hello`,
+//! fast, slow and failing `/work` calls, health checks, unknown URLs (404)
+//! and a wrong method (405). Latencies go into a fixed-size log-linear
+//! histogram, so memory stays flat however long it runs; at the end (or
+//! every minute when running until stopped) it prints the achieved rate and
+//! latency percentiles.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::client::{Connection, Url};
+use crate::config::LoadConfig;
+use crate::http::work::Rng;
+
+/// Sub-buckets per power of two: percentiles are within 1/16 of the truth.
+const SUB: u64 = 16;
+const SLOTS: usize = 64 * SUB as usize;
+
+/// Latency counts in microseconds, log-linear.
+#[derive(Clone)]
+pub struct Latencies {
+    counts: Box<[u64; SLOTS]>,
+    total: u64,
+    max_us: u64,
+}
+
+impl Default for Latencies {
+    fn default() -> Self {
+        Latencies {
+            counts: Box::new([0; SLOTS]),
+            total: 0,
+            max_us: 0,
+        }
+    }
+}
+
+impl Latencies {
+    fn slot(us: u64) -> usize {
+        if us < SUB {
+            return us as usize;
+        }
+        let log = 63 - u64::from(us.leading_zeros());
+        let shift = log - 4;
+        ((log - 3) * SUB + ((us >> shift) & (SUB - 1))) as usize
+    }
+
+    fn lower_bound(slot: usize) -> u64 {
+        let slot = slot as u64;
+        if slot < SUB {
+            return slot;
+        }
+        let log = slot / SUB + 3;
+        let sub = slot % SUB;
+        (SUB | sub) << (log - 4)
+    }
+
+    /// Records one latency.
+    pub fn record(&mut self, d: Duration) {
+        let us = d.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.counts[Self::slot(us)] += 1;
+        self.total += 1;
+        self.max_us = self.max_us.max(us);
+    }
+
+    /// Adds another histogram's counts.
+    pub fn merge(&mut self, other: &Latencies) {
+        for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *a += b;
+        }
+        self.total += other.total;
+        self.max_us = self.max_us.max(other.max_us);
+    }
+
+    /// The latency at quantile `q` (0–1), as the lower edge of its slot.
+    pub fn quantile(&self, q: f64) -> Duration {
+        if self.total == 0 {
+            return Duration::ZERO;
+        }
+        let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
+        let mut seen = 0;
+        for (slot, &n) in self.counts.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return Duration::from_micros(Self::lower_bound(slot).min(self.max_us));
+            }
+        }
+        Duration::from_micros(self.max_us)
+    }
+
+    /// Recorded latencies.
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+}
+
+/// What a run achieved.
+#[derive(Clone, Default)]
+pub struct Report {
+    pub elapsed: Duration,
+    pub latencies: Latencies,
+    /// Responses by status code class index (status / 100), 1xx–5xx.
+    pub by_class: [u64; 6],
+    /// Requests that got no response (connect, read or write failures).
+    pub failures: u64,
+}
+
+impl Report {
+    fn merge(&mut self, other: &Report) {
+        self.latencies.merge(&other.latencies);
+        for (a, b) in self.by_class.iter_mut().zip(other.by_class) {
+            *a += b;
+        }
+        self.failures += other.failures;
+    }
+
+    /// Responses per second.
+    pub fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = |q: f64| self.latencies.quantile(q).as_secs_f64() * 1e3;
+        writeln!(
+            f,
+            "requests {} in {:.1}s: {:.1} req/s; 2xx {} 4xx {} 5xx {}; failed {}",
+            self.latencies.len(),
+            self.elapsed.as_secs_f64(),
+            self.rate(),
+            self.by_class[2],
+            self.by_class[4],
+            self.by_class[5],
+            self.failures
+        )?;
+        writeln!(
+            f,
+            "latency ms: p50 {:.3} p90 {:.3} p99 {:.3} max {:.3}",
+            ms(0.5),
+            ms(0.9),
+            ms(0.99),
+            self.latencies.max_us as f64 / 1e3
+        )
+    }
+}
+
+/// One request of the mix: method and path.
+pub fn pick_request(rng: &mut Rng, buf: &mut String) -> &'static str {
+    use std::fmt::Write as _;
+    buf.clear();
+    let roll = rng.next_u64() % 100;
+    let method = match roll {
+        0..=44 => {
+            buf.push_str("/hello");
+            "GET"
+        }
+        45..=69 => {
+            let _ = write!(buf, "/work?delay_ms={}", 2 + rng.next_u64() % 60);
+            "GET"
+        }
+        70..=76 => {
+            let _ = write!(buf, "/work?delay_ms={}", 150 + rng.next_u64() % 900);
+            "GET"
+        }
+        77..=86 => {
+            let _ = write!(buf, "/work?delay_ms={}&fail=0.3", 5 + rng.next_u64() % 40);
+            "GET"
+        }
+        87..=92 => {
+            buf.push_str("/healthz");
+            "GET"
+        }
+        93..=97 => {
+            let _ = write!(buf, "/no/such/page/{}", rng.next_u64() % 1_000_000);
+            "GET"
+        }
+        _ => {
+            buf.push_str("/hello");
+            "POST"
+        }
+    };
+    method
+}
+
+/// Runs the load described by `config` until its duration ends or `stop` is
+/// set, printing a report every minute when it has no duration.
+pub fn run_until(config: &LoadConfig, stop: Arc<AtomicBool>) -> Result<Report, String> {
+    let url = Url::parse(&config.target)?;
+    let interval = Duration::from_secs_f64(config.concurrency as f64 / f64::from(config.rps));
+    let started = Instant::now();
+    let deadline = config.duration.map(|d| started + d);
+    let mut total = Report::default();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..config.concurrency)
+            .map(|i| {
+                let url = &url;
+                let stop = &stop;
+                s.spawn(move || {
+                    // Spread the threads' schedules across one interval.
+                    let offset = interval.mul_f64(i as f64 / config.concurrency as f64);
+                    drive(url, started + offset, interval, deadline, stop, i as u64)
+                })
+            })
+            .collect();
+        for w in workers {
+            if let Ok(r) = w.join() {
+                total.merge(&r);
+            }
+        }
+    });
+    total.elapsed = started.elapsed();
+    Ok(total)
+}
+
+fn drive(
+    url: &Url,
+    first: Instant,
+    interval: Duration,
+    deadline: Option<Instant>,
+    stop: &AtomicBool,
+    seed: u64,
+) -> Report {
+    let mut report = Report::default();
+    let mut window = Report::default();
+    let mut window_start = Instant::now();
+    let mut rng = Rng::seeded(Rng::from_entropy().next_u64() ^ seed.wrapping_mul(0x9e37_79b9));
+    let mut conn: Option<Connection> = None;
+    let mut path = String::new();
+    let mut next = first;
+    let timeout = Duration::from_secs(5);
+    loop {
+        let now = Instant::now();
+        if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        if next > now {
+            std::thread::sleep((next - now).min(Duration::from_millis(200)));
+            continue;
+        }
+        // Do not burst to catch up after a stall: skip missed slots.
+        next = next.max(now - interval) + interval;
+        let method = pick_request(&mut rng, &mut path);
+        if conn.as_ref().is_none_or(|c| c.is_closed()) {
+            conn = url
+                .socket_addr()
+                .and_then(|a: SocketAddr| Connection::open(a, timeout))
+                .ok();
+        }
+        let Some(c) = conn.as_mut() else {
+            window.failures += 1;
+            continue;
+        };
+        let sent = Instant::now();
+        match c.request(method, &path) {
+            Ok(r) => {
+                window.latencies.record(sent.elapsed());
+                window.by_class[usize::from(r.status / 100).min(5)] += 1;
+            }
+            Err(_) => {
+                window.failures += 1;
+                conn = None;
+            }
+        }
+        if deadline.is_none() && seed == 0 && window_start.elapsed() >= Duration::from_secs(60) {
+            window.elapsed = window_start.elapsed();
+            print!("[thread 0, last minute] {window}");
+            report.merge(&window);
+            window = Report::default();
+            window_start = Instant::now();
+        }
+    }
+    report.merge(&window);
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_slots_are_monotone_and_tight() {
+        let mut last = 0;
+        for us in (0..1_000_000u64).step_by(7) {
+            let slot = Latencies::slot(us);
+            assert!(slot >= last);
+            last = slot;
+            let low = Latencies::lower_bound(slot);
+            assert!(low <= us && us - low <= us / 16 + 1, "{us} -> {low}");
+        }
+        assert!(Latencies::slot(u64::MAX) < SLOTS);
+    }
+
+    #[test]
+    fn quantiles() {
+        let mut l = Latencies::default();
+        for ms in 1..=100 {
+            l.record(Duration::from_millis(ms));
+        }
+        let p50 = l.quantile(0.5).as_millis();
+        let p99 = l.quantile(0.99).as_millis();
+        assert!((47..=50).contains(&p50), "{p50}");
+        assert!((93..=99).contains(&p99), "{p99}");
+        assert_eq!(l.len(), 100);
+    }
+
+    #[test]
+    fn mix_covers_every_kind_of_request() {
+        let mut rng = Rng::seeded(7);
+        let mut path = String::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2_000 {
+            let method = pick_request(&mut rng, &mut path);
+            let kind = match (method, path.split('?').next().unwrap()) {
+                ("POST", _) => "post",
+                (_, p) if p.starts_with("/no/") => "unknown",
+                (_, "/work") if path.contains("fail") => "failing",
+                (_, p) => p.to_string().leak(),
+            };
+            seen.insert(kind);
+            assert!(path.len() < 64);
+        }
+        for kind in ["/hello", "/work", "/healthz", "unknown", "failing", "post"] {
+            assert!(seen.contains(kind), "{kind} never picked");
+        }
+    }
+}

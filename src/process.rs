@@ -1,0 +1,283 @@
+//! process_* metrics, read from /proc at scrape time.
+//!
+//! Names, units and meaning follow client_golang's process collector on Linux,
+//! so dashboards written for Go services work unchanged:
+//! CPU seconds from `/proc/self/stat` (utime + stime over the clock tick),
+//! resident and virtual memory, threads, the start time (boot time from
+//! `/proc/stat` plus the start tick), open descriptors (entries of
+//! `/proc/self/fd`) and the soft limits from `/proc/self/limits`.
+//!
+//! Each source is read on its own: a missing or unreadable file drops the
+//! samples that came from it, never the scrape. Files are read into a stack
+//! buffer, so a scrape allocates nothing here.
+
+use std::fs::File;
+use std::io::Read;
+
+use once_cell::sync::Lazy;
+
+use crate::encode::MetricType;
+use crate::metrics::{Collected, Collector, Desc};
+
+const CPU: usize = 0;
+const MAX_FDS: usize = 1;
+const OPEN_FDS: usize = 2;
+const RESIDENT: usize = 3;
+const START_TIME: usize = 4;
+const THREADS: usize = 5;
+const VIRTUAL: usize = 6;
+const VIRTUAL_MAX: usize = 7;
+
+const DESCS: [Desc; 8] = [
+    Desc {
+        name: "process_cpu_seconds_total",
+        help: "CPU time this process has used, user plus system, in seconds.",
+        kind: MetricType::Counter,
+    },
+    Desc {
+        name: "process_max_fds",
+        help: "Soft limit on open file descriptors for this process.",
+        kind: MetricType::Gauge,
+    },
+    Desc {
+        name: "process_open_fds",
+        help: "File descriptors this process has open.",
+        kind: MetricType::Gauge,
+    },
+    Desc {
+        name: "process_resident_memory_bytes",
+        help: "Memory of this process held in RAM (resident set size), in bytes.",
+        kind: MetricType::Gauge,
+    },
+    Desc {
+        name: "process_start_time_seconds",
+        help: "When this process started, in seconds since the Unix epoch.",
+        kind: MetricType::Gauge,
+    },
+    Desc {
+        name: "process_threads",
+        help: "Operating-system threads in this process.",
+        kind: MetricType::Gauge,
+    },
+    Desc {
+        name: "process_virtual_memory_bytes",
+        help: "Virtual address space this process has mapped, in bytes.",
+        kind: MetricType::Gauge,
+    },
+    Desc {
+        name: "process_virtual_memory_max_bytes",
+        help: "Soft limit on this process's virtual address space, in bytes.",
+        kind: MetricType::Gauge,
+    },
+];
+
+/// Fields of `/proc/self/stat` the collector uses, already in metric units.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProcessStats {
+    pub cpu_seconds: f64,
+    pub threads: f64,
+    /// Clock ticks after boot at which the process started.
+    pub start_ticks: f64,
+    pub virtual_bytes: f64,
+    pub resident_bytes: f64,
+}
+
+/// Collects process_* from /proc/self.
+#[derive(Debug, Default)]
+pub struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn descs(&self) -> &[Desc] {
+        &DESCS
+    }
+
+    fn collect(&self, out: &mut Collected<'_>) {
+        let mut buf = [0u8; 4096];
+        if let Some(stats) = read_file(&mut buf, "/proc/self/stat").and_then(parse_stat) {
+            out.sample(CPU, &[], stats.cpu_seconds);
+            out.sample(THREADS, &[], stats.threads);
+            out.sample(VIRTUAL, &[], stats.virtual_bytes);
+            out.sample(RESIDENT, &[], stats.resident_bytes);
+            if let Some(boot) = *BOOT_TIME {
+                out.sample(START_TIME, &[], boot + stats.start_ticks / *CLOCK_TICKS);
+            }
+        }
+        if let Some(n) = count_open_fds() {
+            out.sample(OPEN_FDS, &[], n as f64);
+        }
+        if let Some(limits) = read_file(&mut buf, "/proc/self/limits") {
+            if let Some(v) = soft_limit(limits, "Max open files") {
+                out.sample(MAX_FDS, &[], v);
+            }
+            if let Some(v) = soft_limit(limits, "Max address space") {
+                out.sample(VIRTUAL_MAX, &[], v);
+            }
+        }
+    }
+}
+
+static CLOCK_TICKS: Lazy<f64> = Lazy::new(|| {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+});
+
+static PAGE_SIZE: Lazy<f64> = Lazy::new(|| {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 {
+        size as f64
+    } else {
+        4096.0
+    }
+});
+
+/// Boot time in seconds since the epoch (`btime` in /proc/stat); read once,
+/// since it never changes.
+static BOOT_TIME: Lazy<Option<f64>> = Lazy::new(|| {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    stat.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
+});
+
+/// Reads a whole small file into `buf`; `None` if it cannot be read or does
+/// not fit (then its values would be cut, so none are reported).
+fn read_file<'b>(buf: &'b mut [u8], path: &str) -> Option<&'b [u8]> {
+    let mut file = File::open(path).ok()?;
+    let mut len = 0;
+    loop {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => return Some(&buf[..len]),
+            Ok(n) => {
+                len += n;
+                if len == buf.len() {
+                    return None;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Parses `/proc/<pid>/stat`. The command name (field 2) may hold spaces and
+/// parentheses, so fields are counted from the last `)`.
+pub fn parse_stat(stat: &[u8]) -> Option<ProcessStats> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    // Field 3 (state) is the first after the name; field n is at n - 3.
+    let mut fields = [0f64; 22];
+    let mut seen = 0;
+    for (i, field) in rest.split_ascii_whitespace().enumerate().take(22) {
+        if i > 0 {
+            fields[i] = field.parse().ok()?;
+        }
+        seen = i + 1;
+    }
+    if seen < 22 {
+        return None;
+    }
+    let field = |n: usize| fields[n - 3];
+    Some(ProcessStats {
+        cpu_seconds: (field(14) + field(15)) / *CLOCK_TICKS,
+        threads: field(20),
+        start_ticks: field(22),
+        virtual_bytes: field(23),
+        resident_bytes: field(24) * *PAGE_SIZE,
+    })
+}
+
+/// The soft limit on the line of `/proc/self/limits` named `name`;
+/// "unlimited" is reported as 2^64 - 1, as client_golang does.
+pub fn soft_limit(limits: &[u8], name: &str) -> Option<f64> {
+    let text = std::str::from_utf8(limits).ok()?;
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    let soft = line[name.len()..].split_ascii_whitespace().next()?;
+    if soft == "unlimited" {
+        Some(u64::MAX as f64)
+    } else {
+        soft.parse().ok()
+    }
+}
+
+fn count_open_fds() -> Option<usize> {
+    // SAFETY: the path is NUL-terminated; the DIR pointer is checked for null,
+    // used only by readdir, and closed once.
+    unsafe {
+        let dir = libc::opendir(c"/proc/self/fd".as_ptr());
+        if dir.is_null() {
+            return None;
+        }
+        let mut count = 0usize;
+        loop {
+            let entry = libc::readdir(dir);
+            if entry.is_null() {
+                break;
+            }
+            if (*entry).d_name[0] != b'.' as libc::c_char {
+                count += 1;
+            }
+        }
+        libc::closedir(dir);
+        // The descriptor opendir used is listed too; it is closed again now.
+        Some(count.saturating_sub(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_awkward_command_name() {
+        let line = b"4242 (we) ird (name)) S 1 4242 4242 0 -1 4194560 1000 0 0 0 \
+            250 50 0 0 20 0 7 0 123456 10485760 300 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0";
+        let s = parse_stat(line).unwrap();
+        assert_eq!(s.cpu_seconds, 300.0 / *CLOCK_TICKS);
+        assert_eq!(s.threads, 7.0);
+        assert_eq!(s.start_ticks, 123456.0);
+        assert_eq!(s.virtual_bytes, 10485760.0);
+        assert_eq!(s.resident_bytes, 300.0 * *PAGE_SIZE);
+        assert!(parse_stat(b"1 (x) S 1 2 3").is_none());
+        assert!(parse_stat(b"no paren at all").is_none());
+    }
+
+    #[test]
+    fn limits_soft_values() {
+        let limits = b"Limit                     Soft Limit           Hard Limit           Units     \n\
+Max open files            1024                 524288               files     \n\
+Max address space         unlimited            unlimited            bytes     \n";
+        assert_eq!(soft_limit(limits, "Max open files"), Some(1024.0));
+        assert_eq!(
+            soft_limit(limits, "Max address space"),
+            Some(18446744073709551615.0)
+        );
+        assert_eq!(soft_limit(limits, "Max processes"), None);
+    }
+
+    #[test]
+    fn live_values_match_this_process() {
+        let mut buf = [0u8; 4096];
+        let stats = parse_stat(read_file(&mut buf, "/proc/self/stat").unwrap()).unwrap();
+        assert!(stats.threads >= 1.0);
+        assert!(stats.resident_bytes > 0.0);
+        assert!(stats.virtual_bytes >= stats.resident_bytes);
+        // Other tests open files concurrently, so only the lower bound is
+        // exact here; the integration tests compare against a quiet child.
+        let f = File::open("/proc/self/stat").unwrap();
+        assert!(count_open_fds().unwrap() >= 1);
+        drop(f);
+        let boot = BOOT_TIME.unwrap();
+        let start = boot + stats.start_ticks / *CLOCK_TICKS;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64();
+        assert!(start <= now + 1.0 && start > now - 3600.0, "{start} vs {now}");
+    }
+}
