@@ -46,7 +46,10 @@ impl Url {
             return Err(format!("{url:?}: no host"));
         }
         Ok(Url {
-            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port,
             path: path.to_owned(),
         })
@@ -125,7 +128,10 @@ impl Connection {
             let n = reader.by_ref().take(MAX_HEAD as u64).read_line(line)?;
             head_len += n;
             if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
             }
             if head_len > MAX_HEAD {
                 return Err(io::Error::other("response head too large"));

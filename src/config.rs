@@ -88,10 +88,7 @@ impl fmt::Display for UsageError {
 }
 
 /// Parses the arguments after the program name; `env` looks up variables.
-pub fn parse(
-    args: &[String],
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Command, UsageError> {
+pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Command, UsageError> {
     let mut args = args;
     let sub = match args.first().map(String::as_str) {
         Some("serve") | Some("healthcheck") | Some("load") => {
@@ -120,9 +117,7 @@ pub fn parse(
             let workers = match flags.value("--workers") {
                 Some(v) => parse_number("--workers", &v, 1, MAX_WORKERS as u64)? as usize,
                 None => match env("TINYMON_WORKERS") {
-                    Some(v) => {
-                        parse_number("TINYMON_WORKERS", &v, 1, MAX_WORKERS as u64)? as usize
-                    }
+                    Some(v) => parse_number("TINYMON_WORKERS", &v, 1, MAX_WORKERS as u64)? as usize,
                     None => DEFAULT_WORKERS,
                 },
             };
@@ -272,9 +267,13 @@ mod tests {
 
     fn run(args: &[&str], env: &[(&str, &str)]) -> Result<Command, UsageError> {
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        parse(&args, |k| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse(&args, |k| {
+            env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        })
     }
 
     fn serve(listen: &str, workers: usize) -> Command {
@@ -288,14 +287,23 @@ mod tests {
     fn defaults_env_and_flags() {
         assert_eq!(run(&[], &[]), Ok(serve("0.0.0.0:8080", 8)));
         assert_eq!(
-            run(&[], &[("TINYMON_LISTEN", "127.0.0.1:9"), ("TINYMON_WORKERS", "3")]),
+            run(
+                &[],
+                &[("TINYMON_LISTEN", "127.0.0.1:9"), ("TINYMON_WORKERS", "3")]
+            ),
             Ok(serve("127.0.0.1:9", 3))
         );
         assert_eq!(
-            run(&["--listen", ":7000", "--workers=2"], &[("TINYMON_LISTEN", "127.0.0.1:9")]),
+            run(
+                &["--listen", ":7000", "--workers=2"],
+                &[("TINYMON_LISTEN", "127.0.0.1:9")]
+            ),
             Ok(serve("0.0.0.0:7000", 2))
         );
-        assert_eq!(run(&["serve", "--listen=[::1]:80"], &[]), Ok(serve("[::1]:80", 8)));
+        assert_eq!(
+            run(&["serve", "--listen=[::1]:80"], &[]),
+            Ok(serve("[::1]:80", 8))
+        );
         assert_eq!(run(&["--help"], &[]), Ok(Command::Help));
         assert_eq!(run(&["serve", "--version"], &[]), Ok(Command::Version));
     }
@@ -313,7 +321,11 @@ mod tests {
             (&[], &[("TINYMON_LISTEN", "nope")], "TINYMON_LISTEN"),
             (&["stray"], &[], "stray"),
             (&["load"], &[], "--target"),
-            (&["load", "--target", "http://x", "--rps", "0"], &[], "--rps"),
+            (
+                &["load", "--target", "http://x", "--rps", "0"],
+                &[],
+                "--rps",
+            ),
             (&["healthcheck", "--listen", ":1"], &[], "--listen"),
         ] {
             let err = run(args, env).unwrap_err();
@@ -335,7 +347,10 @@ mod tests {
     #[test]
     fn load_defaults() {
         assert_eq!(
-            run(&["load", "--target", "http://127.0.0.1:1", "--duration", "0"], &[]),
+            run(
+                &["load", "--target", "http://127.0.0.1:1", "--duration", "0"],
+                &[]
+            ),
             Ok(Command::Load(LoadConfig {
                 target: "http://127.0.0.1:1".into(),
                 duration: None,

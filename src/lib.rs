@@ -8,8 +8,8 @@
 pub mod client;
 pub mod config;
 pub mod encode;
-pub mod metrics;
-pub mod process;
 pub mod http;
 pub mod load;
+pub mod metrics;
+pub mod process;
 pub mod signals;

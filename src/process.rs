@@ -249,7 +249,8 @@ mod tests {
 
     #[test]
     fn limits_soft_values() {
-        let limits = b"Limit                     Soft Limit           Hard Limit           Units     \n\
+        let limits =
+            b"Limit                     Soft Limit           Hard Limit           Units     \n\
 Max open files            1024                 524288               files     \n\
 Max address space         unlimited            unlimited            bytes     \n";
         assert_eq!(soft_limit(limits, "Max open files"), Some(1024.0));
@@ -278,6 +279,9 @@ Max address space         unlimited            unlimited            bytes     \n
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs_f64();
-        assert!(start <= now + 1.0 && start > now - 3600.0, "{start} vs {now}");
+        assert!(
+            start <= now + 1.0 && start > now - 3600.0,
+            "{start} vs {now}"
+        );
     }
 }

@@ -204,7 +204,20 @@ mod tests {
 
     #[test]
     fn integers_match_display() {
-        for v in [0, 1, 9, 10, 99, 100, 101, 999, 1000, 12345, u64::MAX, u64::MAX - 1] {
+        for v in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            101,
+            999,
+            1000,
+            12345,
+            u64::MAX,
+            u64::MAX - 1,
+        ] {
             assert_eq!(u(v), v.to_string());
         }
         let mut x = 1u64;

@@ -107,9 +107,15 @@ fn send(request: Request, reply: &Reply<'_>, state: &WorkerState, closing: bool)
         // Shutting down: tell keep-alive clients not to send more here.
         headers.push(header("Connection", "close"));
     }
-    let response = Response::new(StatusCode(reply.status), headers, body, Some(body.len()), None)
-        // Always send Content-Length, never chunked: simpler for clients.
-        .with_chunked_threshold(usize::MAX);
+    let response = Response::new(
+        StatusCode(reply.status),
+        headers,
+        body,
+        Some(body.len()),
+        None,
+    )
+    // Always send Content-Length, never chunked: simpler for clients.
+    .with_chunked_threshold(usize::MAX);
     // A client that went away is not an error worth reporting.
     let _ = request.respond(response);
 }

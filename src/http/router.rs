@@ -105,7 +105,12 @@ impl<H> Router<H> {
     /// assert!(matches!(router.find(&Method::Post, "/users/7"), RouteMatch::MethodNotAllowed(_, "GET, HEAD")));
     /// assert!(matches!(router.find(&Method::Get, "/users/"), RouteMatch::NotFound));
     /// ```
-    pub fn route(mut self, method: Method, template: &'static str, handler: H) -> Result<Self, String> {
+    pub fn route(
+        mut self,
+        method: Method,
+        template: &'static str,
+        handler: H,
+    ) -> Result<Self, String> {
         let template = RouteTemplate::new(template)?;
         let at = match self.entries.iter().position(|e| e.template == template) {
             Some(at) => at,
@@ -120,7 +125,11 @@ impl<H> Router<H> {
         };
         let entry = &mut self.entries[at];
         if entry.methods.iter().any(|(m, _)| *m == method) {
-            return Err(format!("route {} {} added twice", method, template.as_str()));
+            return Err(format!(
+                "route {} {} added twice",
+                method,
+                template.as_str()
+            ));
         }
         entry.methods.push((method, handler));
         let mut allow: Vec<String> = entry.methods.iter().map(|(m, _)| m.to_string()).collect();
@@ -136,15 +145,11 @@ impl<H> Router<H> {
         let Some(entry) = self.entries.iter().find(|e| e.template.matches(path)) else {
             return RouteMatch::NotFound;
         };
-        let handler = entry
-            .methods
-            .iter()
-            .find(|(m, _)| m == method)
-            .or_else(|| {
-                (*method == Method::Head)
-                    .then(|| entry.methods.iter().find(|(m, _)| *m == Method::Get))
-                    .flatten()
-            });
+        let handler = entry.methods.iter().find(|(m, _)| m == method).or_else(|| {
+            (*method == Method::Head)
+                .then(|| entry.methods.iter().find(|(m, _)| *m == Method::Get))
+                .flatten()
+        });
         match handler {
             Some((_, h)) => RouteMatch::Found(entry.template, h),
             None => RouteMatch::MethodNotAllowed(entry.template, &entry.allow),
@@ -194,9 +199,18 @@ mod tests {
             .unwrap()
             .route(Method::Put, "/y", 3)
             .unwrap();
-        assert!(matches!(r.find(&Method::Get, "/x"), RouteMatch::Found(_, 1)));
-        assert!(matches!(r.find(&Method::Head, "/x"), RouteMatch::Found(_, 1)));
-        assert!(matches!(r.find(&Method::Post, "/x"), RouteMatch::Found(_, 2)));
+        assert!(matches!(
+            r.find(&Method::Get, "/x"),
+            RouteMatch::Found(_, 1)
+        ));
+        assert!(matches!(
+            r.find(&Method::Head, "/x"),
+            RouteMatch::Found(_, 1)
+        ));
+        assert!(matches!(
+            r.find(&Method::Post, "/x"),
+            RouteMatch::Found(_, 2)
+        ));
         assert!(matches!(
             r.find(&Method::Delete, "/x"),
             RouteMatch::MethodNotAllowed(_, "GET, POST, HEAD")

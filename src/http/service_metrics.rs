@@ -136,7 +136,10 @@ impl ServiceMetrics {
 
     /// Counts an outgoing call as started.
     pub fn call_started(&self, peer: &Peer) {
-        if let Some(c) = self.client_total.get(&[peer.kind, peer.name, peer.op, peer.addr]) {
+        if let Some(c) = self
+            .client_total
+            .get(&[peer.kind, peer.name, peer.op, peer.addr])
+        {
             c.inc();
         }
     }

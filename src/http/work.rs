@@ -79,7 +79,10 @@ pub fn parse_query(query: &str) -> Result<WorkParams, String> {
                 params.fail = value
                     .parse::<f64>()
                     .ok()
-                    .filter(|v| (0.0..=1.0).contains(v) && value.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+                    .filter(|v| {
+                        (0.0..=1.0).contains(v)
+                            && value.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                    })
                     .ok_or_else(|| {
                         format!("fail must be a decimal from 0 to 1, got {:?}", clip(value))
                     })?;

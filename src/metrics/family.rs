@@ -196,11 +196,11 @@ impl<M: Metric> Family<M> {
     fn insert(&self, values: &[&str], hash: u64, first_empty: usize) -> Option<&M> {
         // Relaxed is enough: `reserved` only bounds how many series exist; it
         // publishes no memory.
-        let reserved =
-            self.reserved
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                    (n < self.cap).then_some(n + 1)
-                });
+        let reserved = self
+            .reserved
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < self.cap).then_some(n + 1)
+            });
         if reserved.is_err() {
             self.dropped.inc();
             return None;
@@ -375,7 +375,11 @@ mod tests {
         f.for_each(|v, c| seen.push((v.join("|"), c.get())));
         assert_eq!(
             seen,
-            [("x|y".to_string(), 2), ("xy|".to_string(), 1), ("|xy".to_string(), 1)]
+            [
+                ("x|y".to_string(), 2),
+                ("xy|".to_string(), 1),
+                ("|xy".to_string(), 1)
+            ]
         );
     }
 
@@ -475,7 +479,10 @@ mod tests {
 
     #[test]
     fn hash_separates_boundaries() {
-        assert_ne!(hash_label_values(&["ab", ""]), hash_label_values(&["a", "b"]));
+        assert_ne!(
+            hash_label_values(&["ab", ""]),
+            hash_label_values(&["a", "b"])
+        );
         assert_ne!(hash_label_values(&["a"]), hash_label_values(&["a", ""]));
     }
 }

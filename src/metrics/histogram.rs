@@ -90,7 +90,9 @@ impl Buckets {
                 let mut text = b"le=\"".to_vec();
                 write_f64(&mut text, b);
                 text.push(b'"');
-                String::from_utf8(text).expect("numbers are ASCII").into_boxed_str()
+                String::from_utf8(text)
+                    .expect("numbers are ASCII")
+                    .into_boxed_str()
             })
             .collect();
         Ok(Buckets {
@@ -382,11 +384,18 @@ mod tests {
                 assert_eq!(*snap.cumulative.last().unwrap(), snap.count);
                 assert_eq!(snap.cumulative[6], 0, "nothing at or below 0.5");
                 assert_eq!(snap.cumulative[7], snap.count, "everything at le=1");
-                assert!(snap.count >= last, "count went back: {last} -> {}", snap.count);
+                assert!(
+                    snap.count >= last,
+                    "count went back: {last} -> {}",
+                    snap.count
+                );
                 last = snap.count;
             }
             stop.store(true, Ordering::Relaxed);
-            observers.into_iter().map(|t| t.join().unwrap()).sum::<u64>()
+            observers
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .sum::<u64>()
         });
         let snap = h.snapshot();
         assert_eq!(snap.count, per_thread);

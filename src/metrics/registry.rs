@@ -105,7 +105,10 @@ impl Collected<'_> {
 enum Source {
     Family(Arc<dyn EncodeFamily>),
     /// Family `desc` of the collector whose output starts at buffer `slot`.
-    Collected { slot: usize, desc: Desc },
+    Collected {
+        slot: usize,
+        desc: Desc,
+    },
     SeriesDropped,
 }
 
@@ -132,6 +135,8 @@ pub struct Registry {
     /// loaded with Acquire by scrapes.
     current: AtomicPtr<Snapshot>,
     /// Every snapshot ever published, freed on drop; also the writers' lock.
+    /// Boxed so a snapshot's address stays put when the Vec grows.
+    #[allow(clippy::vec_box)]
     all: Mutex<Vec<Box<Snapshot>>>,
 }
 
@@ -161,6 +166,7 @@ impl Registry {
         registry
     }
 
+    #[allow(clippy::vec_box)]
     fn publish(&self, all: &mut Vec<Box<Snapshot>>, snapshot: Box<Snapshot>) {
         let p = &*snapshot as *const Snapshot as *mut Snapshot;
         all.push(snapshot);
@@ -240,7 +246,8 @@ impl Registry {
                 return Err(MetricError::Duplicate(name.clone()));
             }
         }
-        next.taken.extend(names.iter().map(|n| Arc::from(n.as_str())));
+        next.taken
+            .extend(names.iter().map(|n| Arc::from(n.as_str())));
         for (name, source) in make(&mut next) {
             let at = next.entries.partition_point(|e| e.name < name);
             next.entries.insert(at, Entry { name, source });
@@ -291,7 +298,12 @@ impl Registry {
             _ => None,
         });
         let Some(first) = families.next() else { return };
-        write_family_header(buf, SERIES_DROPPED, SERIES_DROPPED_HELP, MetricType::Counter);
+        write_family_header(
+            buf,
+            SERIES_DROPPED,
+            SERIES_DROPPED_HELP,
+            MetricType::Counter,
+        );
         for family in std::iter::once(first).chain(families) {
             buf.extend_from_slice(SERIES_DROPPED.as_bytes());
             buf.extend_from_slice(b"{family=\"");
@@ -328,7 +340,10 @@ mod tests {
         r.register(Family::<Histogram>::new("lat", "h", &[]).unwrap())
             .unwrap();
         let clash = r.register(Family::<Counter>::new("lat_count", "h", &[]).unwrap());
-        assert_eq!(clash.err(), Some(MetricError::Duplicate("lat_count".into())));
+        assert_eq!(
+            clash.err(),
+            Some(MetricError::Duplicate("lat_count".into()))
+        );
         let own = r.register(Family::<Counter>::new(SERIES_DROPPED, "h", &[]).unwrap());
         assert!(own.is_err());
     }

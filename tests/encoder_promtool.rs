@@ -1,0 +1,93 @@
+//! The encoder's output for awkward names and label values, checked by the
+//! real `promtool check metrics` and read back by a strict parser.
+
+mod common;
+
+use common::promtool_check;
+use tinymon::encode::TextEncoder;
+use tinymon::metrics::{Buckets, Counter, Family, Gauge, Histogram, Registry};
+
+const AWKWARD: [&str; 8] = [
+    "plain",
+    "with \"quotes\"",
+    "back\\slash",
+    "new\nline",
+    "café ✓ 日本語",
+    "",
+    "\\\"\n\\n",
+    "trailing\\",
+];
+
+#[test]
+fn awkward_label_values_pass_promtool_and_read_back() {
+    let r = Registry::new();
+    let c = r
+        .register(
+            Family::<Counter>::new("odd_total", "Help with \\ and\nnewline.", &["v"]).unwrap(),
+        )
+        .unwrap();
+    let g = r
+        .register(Family::<Gauge>::new("odd_level", "Gauge \"quoted\" help.", &["v", "w"]).unwrap())
+        .unwrap();
+    let h = r
+        .register(
+            Family::<Histogram>::with_config(
+                "odd_seconds",
+                "Histogram.",
+                &["v"],
+                Buckets::new(&[1e-5, 0.5, 1e6]).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    for (i, v) in AWKWARD.iter().enumerate() {
+        c.get(&[v]).unwrap().inc_by(i as u64 + 1);
+        g.get(&[v, "x"])
+            .unwrap()
+            .set([f64::NAN, f64::INFINITY, -1.5e-9, 1e21][i % 4]);
+        h.get(&[v]).unwrap().observe(i as f64 * 0.3);
+    }
+    let mut enc = TextEncoder::new();
+    let text = String::from_utf8(r.encode(&mut enc).to_vec()).unwrap();
+    let (ok, out) = promtool_check(&text);
+    assert!(ok && out.trim().is_empty(), "promtool: {out}\n---\n{text}");
+
+    // Read the counter lines back with an unescaping parser.
+    let mut read = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("odd_total{")) {
+        let (value, rest) = parse_label_value(&line["odd_total{v=\"".len()..]);
+        assert!(rest.starts_with("} "), "{line}");
+        read.push((value, rest[2..].parse::<u64>().unwrap()));
+    }
+    let want: Vec<(String, u64)> = AWKWARD
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.to_string(), i as u64 + 1))
+        .collect();
+    assert_eq!(read, want);
+    assert!(text.contains("le=\"1e-05\""), "{text}");
+    assert!(text.contains("le=\"1e+06\""), "{text}");
+    assert!(text.contains("odd_level{v=\"plain\",w=\"x\"} NaN\n"));
+    assert!(text.contains("} +Inf\n"));
+    assert!(text.contains("} 1e+21\n"));
+}
+
+/// Reads an escaped label value up to its closing quote.
+fn parse_label_value(s: &str) -> (String, &str) {
+    let mut out = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return (out, &s[i + 1..]),
+            '\\' => match chars.next().map(|(_, c)| c) {
+                Some('n') => out.push('\n'),
+                Some('\\') => out.push('\\'),
+                Some('"') => out.push('"'),
+                other => panic!("bad escape {other:?} in {s:?}"),
+            },
+            '\n' => panic!("raw newline in {s:?}"),
+            c => out.push(c),
+        }
+    }
+    panic!("unterminated value {s:?}")
+}
