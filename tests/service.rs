@@ -121,6 +121,8 @@ fn mixed_traffic_is_counted_exactly() {
         sample(&text, "promhttp_metric_handler_requests_in_flight"),
         Some(1.0)
     );
+    // Only the scrape itself is being handled.
+    assert_eq!(sample(&text, "server_handle_requests_in_flight"), Some(1.0));
     assert_eq!(
         sample(
             &text,

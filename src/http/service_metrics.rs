@@ -6,6 +6,7 @@
 //! | server_handle_request_total | counter | type, method, path |
 //! | server_handle_request_status | gauge | type, method, path, status |
 //! | server_handle_request_seconds | histogram | type, method, path, status |
+//! | server_handle_requests_in_flight | gauge | |
 //! | client_handle_request_total | counter | type, name, op, peer |
 //! | client_handle_seconds | histogram | type, name, op, peer |
 //! | client_handle_request_status | gauge | type, name, op, peer, status |
@@ -32,6 +33,7 @@ pub struct ServiceMetrics {
     pub requests_total: Arc<Family<Counter>>,
     pub requests_status: Arc<Family<Gauge>>,
     pub request_seconds: Arc<Family<Histogram>>,
+    pub in_flight: Arc<Family<Gauge>>,
     pub client_total: Arc<Family<Counter>>,
     pub client_seconds: Arc<Family<Histogram>>,
     pub client_status: Arc<Family<Gauge>>,
@@ -71,6 +73,11 @@ impl ServiceMetrics {
                 "Time from receiving an HTTP request to having its response ready, in seconds.",
                 &server_status,
             )?)?,
+            in_flight: registry.register(Family::new(
+                "server_handle_requests_in_flight",
+                "HTTP requests being handled right now.",
+                &[],
+            )?)?,
             client_total: registry.register(Family::new(
                 "client_handle_request_total",
                 "Calls made to downstream dependencies, counted when each call starts.",
@@ -102,6 +109,7 @@ impl ServiceMetrics {
             metrics.scrapes_total.get(&[code]);
         }
         metrics.scrapes_in_flight.get(&[]);
+        metrics.in_flight.get(&[]);
         let build_info = registry.register(Family::<Gauge>::new(
             "tinymon_build_info",
             "The running tinymon build; always 1, with the version as a label.",
@@ -120,11 +128,17 @@ impl ServiceMetrics {
         if let Some(c) = self.requests_total.get(&[SERVER_TYPE, method, path]) {
             c.inc();
         }
+        if let Some(g) = self.in_flight.get(&[]) {
+            g.inc();
+        }
     }
 
     /// Records a request's status and duration.
     #[inline]
     pub fn request_finished(&self, method: &str, path: &str, status: &str, elapsed: Duration) {
+        if let Some(g) = self.in_flight.get(&[]) {
+            g.dec();
+        }
         let labels = [SERVER_TYPE, method, path, status];
         if let Some(g) = self.requests_status.get(&labels) {
             g.inc();
