@@ -19,21 +19,41 @@ build:
 	RUSTFLAGS="$(STATIC)" $(CARGO) build --release --locked --target $(TARGET)
 	@ls -l $(BIN)
 
-# promtool (Debian package prometheus) checks every scrape in the tests.
+# The tests use real tools: promtool and prometheus (Debian package
+# prometheus), docker-compose (to validate docker-compose.yml offline),
+# unshare and chroot (util-linux, coreutils) for the scratch-image test.
+TOOLS    := promtool:prometheus prometheus:prometheus docker-compose:docker-compose unshare:util-linux file:file
 deps:
-	@if ! command -v promtool >/dev/null 2>&1; then \
+	@missing=""; for t in $(TOOLS); do \
+	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's prometheus package for promtool"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "promtool is missing: run 'sudo apt-get install prometheus' (or make test as root)" >&2; exit 1; \
+	    echo "missing tools; run: sudo apt-get install$$missing (or make test as root)" >&2; exit 1; \
 	  fi; \
 	fi
 
-test: deps
+# Slow and root-only tests (a real Prometheus, the scratch-image run) are
+# #[ignore]d for plain `cargo test`; here they run too.
+test: deps build
 	$(CARGO) fmt --all -- --check
-	$(CARGO) test --locked --all-targets
+	TINYMON_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked --all-targets -- --include-ignored
 	$(CARGO) test --locked --doc
+
+image:
+	docker build -t tinymon:local .
+
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+logs:
+	docker compose logs -f --tail=100
 
 bench:
 	$(CARGO) bench --locked --bench encode --bench observe

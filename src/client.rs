@@ -1,7 +1,7 @@
 //! A minimal HTTP/1.1 client for `tinymon healthcheck`, `tinymon load` and
 //! the tests: plain `http://`, one request at a time per connection,
-//! keep-alive, bodies delimited by Content-Length (what tinymon sends) or by
-//! the connection closing.
+//! keep-alive, bodies delimited by Content-Length (what tinymon sends),
+//! chunked encoding (what Prometheus's API sends) or the connection closing.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -120,6 +120,35 @@ impl Connection {
         self.read_response(method == "HEAD")
     }
 
+    fn read_chunked(&mut self, body: &mut Vec<u8>) -> io::Result<()> {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.reader.by_ref().take(1024).read_line(&mut line)?;
+            let size = line.trim_end().split(';').next().unwrap_or("");
+            let size = usize::from_str_radix(size, 16)
+                .map_err(|_| io::Error::other(format!("bad chunk size {line:?}")))?;
+            if size == 0 {
+                // Trailers, then the empty line.
+                loop {
+                    line.clear();
+                    self.reader
+                        .by_ref()
+                        .take(MAX_HEAD as u64)
+                        .read_line(&mut line)?;
+                    if line.trim_end().is_empty() {
+                        return Ok(());
+                    }
+                }
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            self.reader.read_exact(&mut body[start..])?;
+            line.clear();
+            self.reader.by_ref().take(2).read_line(&mut line)?;
+        }
+    }
+
     fn read_response(&mut self, head_only: bool) -> io::Result<Response> {
         let mut line = String::new();
         let mut head_len = 0;
@@ -168,7 +197,11 @@ impl Connection {
         if head_only {
             return Ok(response);
         }
+        let chunked = response
+            .header("Transfer-Encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
         match response.header("Content-Length") {
+            _ if chunked => self.read_chunked(&mut response.body)?,
             Some(len) => {
                 let len: usize = len
                     .parse()
