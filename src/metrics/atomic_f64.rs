@@ -40,11 +40,6 @@ impl AtomicF64 {
             }
         }
     }
-
-    /// Takes the value and leaves zero, as one atomic step.
-    pub(crate) fn take(&self) -> f64 {
-        f64::from_bits(self.bits.swap(0f64.to_bits(), Relaxed))
-    }
 }
 
 #[cfg(test)]
@@ -64,7 +59,5 @@ mod tests {
             }
         });
         assert_eq!(v.get(), 20_000.0);
-        assert_eq!(v.take(), 20_000.0);
-        assert_eq!(v.get(), 0.0);
     }
 }
