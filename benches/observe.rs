@@ -1,1 +1,152 @@
-fn main() {}
+//! The cost of recording: tinymon against the `prometheus` and
+//! `prometheus-client` crates in the same run.
+//!
+//! - histogram observe through a label lookup (4 labels) on every call;
+//! - histogram observe through a handle held by the caller;
+//! - counter inc through a lookup (3 labels);
+//! - two threads observing the same series at once (time per observation,
+//!   measured over both threads' wall time).
+//!
+//! Label values are prepared up front, as a service holds them in statics,
+//! so only the library's own work is measured.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use prometheus_client::metrics::counter::Counter as PcCounter;
+use prometheus_client::metrics::family::Family as PcFamily;
+use prometheus_client::metrics::histogram::Histogram as PcHistogram;
+use tinymon::metrics::{Counter, Family, Histogram, DEFAULT_BUCKETS};
+
+const LABELS: [&str; 4] = ["http", "GET", "/api/v1/users", "200"];
+const NAMES: [&str; 4] = ["type", "method", "path", "status"];
+
+type PcLabels = Vec<(String, String)>;
+
+fn pc_labels(n: usize) -> PcLabels {
+    NAMES[..n]
+        .iter()
+        .zip(LABELS)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn new_pc_histogram() -> PcHistogram {
+    PcHistogram::new(DEFAULT_BUCKETS)
+}
+
+/// Families with a few neighbouring series, so lookups are not trivially
+/// the only entry.
+fn tinymon_families() -> (Family<Histogram>, Family<Counter>) {
+    let h = Family::<Histogram>::new("h_seconds", "h", &NAMES).unwrap();
+    let c = Family::<Counter>::new("c_total", "c", &NAMES[..3]).unwrap();
+    for path in ["/a", "/b", "/c", "/d", "/e", "/f", "/g"] {
+        h.get(&["http", "GET", path, "200"]).unwrap().observe(0.1);
+        c.get(&["http", "GET", path]).unwrap().inc();
+    }
+    (h, c)
+}
+
+fn bench_observe(crit: &mut Criterion) {
+    let (th, tc) = tinymon_families();
+    let ph = prometheus::HistogramVec::new(
+        prometheus::HistogramOpts::new("h_seconds", "h").buckets(DEFAULT_BUCKETS.to_vec()),
+        &NAMES,
+    )
+    .unwrap();
+    let pc =
+        prometheus::IntCounterVec::new(prometheus::Opts::new("c_total", "c"), &NAMES[..3]).unwrap();
+    let ch = PcFamily::<PcLabels, PcHistogram, fn() -> PcHistogram>::new_with_constructor(
+        new_pc_histogram,
+    );
+    let cc = PcFamily::<PcLabels, PcCounter>::default();
+    for path in ["/a", "/b", "/c", "/d", "/e", "/f", "/g"] {
+        ph.with_label_values(&["http", "GET", path, "200"])
+            .observe(0.1);
+        pc.with_label_values(&["http", "GET", path]).inc();
+    }
+    let cl4 = pc_labels(4);
+    let cl3 = pc_labels(3);
+
+    let mut g = crit.benchmark_group("histogram_observe_lookup");
+    g.bench_function("tinymon", |b| {
+        b.iter(|| {
+            th.get(black_box(&LABELS))
+                .unwrap()
+                .observe(black_box(0.042))
+        })
+    });
+    g.bench_function("prometheus", |b| {
+        b.iter(|| {
+            ph.with_label_values(black_box(&LABELS))
+                .observe(black_box(0.042))
+        })
+    });
+    g.bench_function("prometheus-client", |b| {
+        b.iter(|| ch.get_or_create(black_box(&cl4)).observe(black_box(0.042)))
+    });
+    g.finish();
+
+    let mut g = crit.benchmark_group("histogram_observe_handle");
+    let th1 = th.get(&LABELS).unwrap();
+    g.bench_function("tinymon", |b| b.iter(|| th1.observe(black_box(0.042))));
+    let ph1 = ph.with_label_values(&LABELS);
+    g.bench_function("prometheus", |b| b.iter(|| ph1.observe(black_box(0.042))));
+    let ch1 = ch.get_or_create_owned(&cl4);
+    g.bench_function("prometheus-client", |b| {
+        b.iter(|| ch1.observe(black_box(0.042)))
+    });
+    g.finish();
+
+    let mut g = crit.benchmark_group("counter_inc_lookup");
+    let l3 = &LABELS[..3];
+    g.bench_function("tinymon", |b| {
+        b.iter(|| tc.get(black_box(l3)).unwrap().inc())
+    });
+    g.bench_function("prometheus", |b| {
+        b.iter(|| pc.with_label_values(black_box(l3)).inc())
+    });
+    g.bench_function("prometheus-client", |b| {
+        b.iter(|| {
+            cc.get_or_create(black_box(&cl3)).inc();
+        })
+    });
+    g.finish();
+
+    // Two threads on one series: contention on the same cache lines.
+    let mut g = crit.benchmark_group("histogram_observe_handle_2_threads");
+    g.bench_function("tinymon", |b| {
+        b.iter_custom(|n| two_threads(n, || th1.observe(0.042)))
+    });
+    g.bench_function("prometheus", |b| {
+        b.iter_custom(|n| two_threads(n, || ph1.observe(0.042)))
+    });
+    g.bench_function("prometheus-client", |b| {
+        b.iter_custom(|n| two_threads(n, || ch1.observe(0.042)))
+    });
+    g.finish();
+}
+
+/// Runs `op` `iters` times on each of two threads; returns the wall time per
+/// pair of operations, i.e. per operation as each caller sees it.
+fn two_threads(iters: u64, op: impl Fn() + Sync) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..iters {
+                    op();
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = bench_observe
+}
+criterion_main!(benches);

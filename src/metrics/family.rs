@@ -332,29 +332,55 @@ fn zeroed_slots<T>(len: usize) -> Box<[AtomicPtr<T>]> {
 /// FxHash-style word-at-a-time hash of label values with a murmur3 finish.
 /// Label values in this service come from fixed sets (routes, methods,
 /// statuses), and the series cap bounds the table, so a keyed hash is not
-/// needed to resist flooding.
+/// needed to resist flooding; collisions cost a comparison, never a wrong
+/// series.
+#[inline]
 fn hash_label_values(values: &[&str]) -> u64 {
     const K: u64 = 0x517c_c1b7_2722_0a95;
     let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
-    let mut h = 0u64;
+    let mut h = values.len() as u64;
     for v in values {
-        let bytes = v.as_bytes();
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            h = mix(h, u64::from_le_bytes(w.try_into().expect("8 bytes")));
+        let b = v.as_bytes();
+        let n = b.len();
+        // The length in the top bits separates ["ab", ""] from ["a", "b"].
+        let len_tag = (n as u64) << 56;
+        if n <= 8 {
+            h = mix(h, read_short(b) ^ len_tag);
+        } else {
+            let mut at = 0;
+            while at + 8 < n {
+                h = mix(h, read_u64(&b[at..]));
+                at += 8;
+            }
+            // The last word overlaps the previous one instead of padding.
+            h = mix(h, read_u64(&b[n - 8..]) ^ len_tag);
         }
-        let rest = words.remainder();
-        let mut tail = [0u8; 8];
-        tail[..rest.len()].copy_from_slice(rest);
-        h = mix(h, u64::from_le_bytes(tail));
-        // The length separates ["ab", ""] from ["a", "b"].
-        h = mix(h, bytes.len() as u64);
     }
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
     h ^ (h >> 33)
+}
+
+#[inline]
+fn read_u64(b: &[u8]) -> u64 {
+    u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
+}
+
+/// Up to 8 bytes as one word, with overlapping loads rather than a copy.
+#[inline]
+fn read_short(b: &[u8]) -> u64 {
+    let n = b.len();
+    if n == 8 {
+        read_u64(b)
+    } else if n >= 4 {
+        let lo = u32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
+        let hi = u32::from_le_bytes(b[n - 4..].try_into().expect("4 bytes"));
+        u64::from(lo) | u64::from(hi) << 32
+    } else if n > 0 {
+        u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16
+    } else {
+        0
+    }
 }
 
 #[cfg(test)]
@@ -475,6 +501,19 @@ mod tests {
             Some(MetricError::ReservedLabelName("le".into()))
         );
         assert!(Family::<Counter>::new("c", "help", &["le"]).is_ok());
+    }
+
+    #[test]
+    fn hash_spreads_similar_values() {
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..10_000 {
+            let v = format!("/api/v1/items/{i}");
+            assert!(seen.insert(hash_label_values(&["GET", &v]) & 0xffff_ffff));
+        }
+        for n in 0..=20 {
+            let v = "x".repeat(n);
+            assert!(seen.insert(hash_label_values(&[&v])), "length {n}");
+        }
     }
 
     #[test]

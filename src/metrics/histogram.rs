@@ -14,8 +14,11 @@
 //! An observation:
 //! 1. `started.fetch_add(1)` — one atomic step that both counts the
 //!    observation as begun and reads which set is hot;
-//! 2. adds to its bucket and to the sum of that set;
-//! 3. `completed.fetch_add(1)` on that set, marking it done.
+//! 2. adds to the sum of that set;
+//! 3. adds one to its bucket of that set (Release). Each observation adds to
+//!    exactly one bucket, so the buckets of a set add up to the observations
+//!    finished on it; client_golang keeps a separate "completed" counter for
+//!    this, which costs one more atomic read-modify-write per observation.
 //!
 //! A scrape (scrapes of one histogram are serialised by `scrape`; observers
 //! never touch it):
@@ -25,8 +28,8 @@
 //! 2. the other set has not been written since the previous scrape made it
 //!    cold, and that scrape kept its reading (`Reading`). So the observations
 //!    begun before the flip that belong to the now-cold set number
-//!    `n - reading.count`; the scrape waits until the cold set's `completed`
-//!    reaches that: every observation that chose it has finished, and none can
+//!    `n - reading.count`; the scrape waits until the cold set's buckets add
+//!    up to that: every observation that chose it has finished, and none can
 //!    start on it again;
 //! 3. the totals are the cold set plus the kept reading: every observation
 //!    begun before the flip, exactly once, so buckets, sum and count agree;
@@ -126,12 +129,10 @@ impl Default for Buckets {
 #[derive(Debug)]
 struct Counts {
     /// Per-bucket counts, not cumulative; the last entry is `+Inf` only.
+    /// Incremented with Release after the sum, read with Acquire by the
+    /// scrape: seeing an observation's bucket increment means seeing its sum.
     buckets: Box<[AtomicU64]>,
     sum: AtomicF64,
-    /// Observations finished on this set. Written with Release after the
-    /// bucket and sum updates, read with Acquire by the scrape: seeing the
-    /// count means seeing those updates.
-    completed: AtomicU64,
 }
 
 impl Counts {
@@ -139,7 +140,6 @@ impl Counts {
         Counts {
             buckets: (0..len).map(|_| AtomicU64::new(0)).collect(),
             sum: AtomicF64::new(0.0),
-            completed: AtomicU64::new(0),
         }
     }
 }
@@ -216,10 +216,9 @@ impl Histogram {
         // scrape learns about the writes below through `completed`.
         let started = self.started.fetch_add(1, Ordering::Relaxed);
         let hot = &self.counts[(started >> 63) as usize];
-        // Relaxed: these two are published by the Release below.
-        hot.buckets[index].fetch_add(1, Ordering::Relaxed);
+        // Relaxed: published by the bucket's Release below.
         hot.sum.add(v);
-        hot.completed.fetch_add(1, Ordering::Release);
+        hot.buckets[index].fetch_add(1, Ordering::Release);
     }
 
     /// Reads the histogram with the scrape protocol: calls `bucket` with
@@ -235,9 +234,10 @@ impl Histogram {
         // The hot set was not written since the last scrape read it.
         let on_cold = begun - reading.count;
 
-        // Acquire pairs with each observer's Release on `completed`.
+        // Acquire pairs with each observer's Release on its bucket.
+        let finished = || -> u64 { cold.buckets.iter().map(|b| b.load(Ordering::Acquire)).sum() };
         let mut spins = 0u32;
-        while cold.completed.load(Ordering::Acquire) != on_cold {
+        while finished() != on_cold {
             spins += 1;
             if spins < 64 {
                 std::hint::spin_loop();
