@@ -10,7 +10,7 @@ STATIC := -C target-feature=+crt-static
 BIN    := target/$(TARGET)/release/tinymon
 ARGS   ?=
 
-.PHONY: run build test unit-tests deps bench bench-http image up down logs fmt clippy clean
+.PHONY: run build test deps bench bench-http image up down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
@@ -57,6 +57,11 @@ logs:
 
 bench:
 	$(CARGO) bench --locked --bench encode --bench observe
+
+# Needs wrk (Debian package wrk) and two CPUs.
+bench-http: build
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
+	$(CARGO) bench --locked --bench http
 
 fmt:
 	$(CARGO) fmt --all

@@ -114,6 +114,7 @@ impl RunningServer {
             .local_addr()
             .map_err(|e| ServeError::Listen(addr, e))?;
         let listener_fd = listener.as_raw_fd();
+        set_nodelay(listener_fd).map_err(|e| ServeError::Listen(addr, e))?;
         let server = tiny_http::Server::from_listener(listener, None)
             .map_err(|e| ServeError::Listen(addr, io::Error::other(e.to_string())))?;
         let shared = Arc::new(Shared {
@@ -174,6 +175,29 @@ impl RunningServer {
             Some(e) => Err(ServeError::Accept(e)),
             None => Ok(()),
         }
+    }
+}
+
+/// Turns off Nagle's algorithm on the listener; Linux copies the setting to
+/// every accepted socket. tiny_http writes a response's head and a large body
+/// in separate writes, and with Nagle on, the body waits for the client's
+/// delayed ACK: 40 ms added to every /metrics scrape.
+fn set_nodelay(fd: i32) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `fd` is an open socket; the option value is a live c_int.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            &on as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
