@@ -18,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tinymon::config::ServeConfig;
 use tinymon::http::{App, RunningServer};
 use tinymon::metrics::Registry;
 
@@ -108,7 +109,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn sample_lines(addr: &str) -> usize {
-    let r = tinymon::client::get(&format!("http://{addr}/metrics"), Duration::from_secs(5)).unwrap();
+    let r =
+        tinymon::client::get(&format!("http://{addr}/metrics"), Duration::from_secs(5)).unwrap();
     r.text().lines().filter(|l| !l.starts_with('#')).count()
 }
 
@@ -125,7 +127,14 @@ fn main() {
     pin_to_cpu(0);
     let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
     let app = Arc::new(App::new(registry).unwrap());
-    let server = RunningServer::start("127.0.0.1:0".parse().unwrap(), WORKERS, app).unwrap();
+    let config = ServeConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        workers: WORKERS,
+        idle_timeout: Duration::from_secs(30),
+        max_connections: 2048,
+        metrics_token: None,
+    };
+    let server = RunningServer::start(&config, app).unwrap();
     let tinymon = server.addr().to_string();
     let bare = bare_server();
 
@@ -149,26 +158,56 @@ fn main() {
     let (tr, br) = (median(t_rps), median(b_rps));
     println!("| server | req/s (median) | p50 µs | p99 µs |");
     println!("|---|---|---|---|");
-    println!("| bare tiny_http | {br:.0} | {:.0} | {:.0} |", median(b50), median(b99));
-    println!("| tinymon (instrumented) | {tr:.0} | {:.0} | {:.0} |", median(t50), median(t99));
-    println!("middleware cost: {:.1} % of bare req/s", (1.0 - tr / br) * 100.0);
+    println!(
+        "| bare tiny_http | {br:.0} | {:.0} | {:.0} |",
+        median(b50),
+        median(b99)
+    );
+    println!(
+        "| tinymon (instrumented) | {tr:.0} | {:.0} | {:.0} |",
+        median(t50),
+        median(t99)
+    );
+    println!(
+        "middleware cost: {:.1} % of bare req/s",
+        (1.0 - tr / br) * 100.0
+    );
 
     // Grow the registry to ~400 samples with every method/path/status mix.
-    let methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "BREW"];
-    let paths = ["/hello", "/healthz", "/work?delay_ms=0", "/metrics", "/nope", "/work?fail=1&delay_ms=0", "/work?x=1"];
+    let methods = [
+        "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "BREW",
+    ];
+    let paths = [
+        "/hello",
+        "/healthz",
+        "/work?delay_ms=0",
+        "/metrics",
+        "/nope",
+        "/work?fail=1&delay_ms=0",
+        "/work?x=1",
+    ];
     'fill: for path in paths {
         for m in methods {
             if sample_lines(&tinymon) >= 400 {
                 break 'fill;
             }
-            let mut c = tinymon::client::Connection::open(server.addr(), Duration::from_secs(5)).unwrap();
+            let mut c =
+                tinymon::client::Connection::open(server.addr(), Duration::from_secs(5)).unwrap();
             let _ = c.request(m, path);
         }
     }
     let samples = sample_lines(&tinymon);
     println!("\n## round trip at 1 connection, registry of {samples} samples");
-    let hello = median((0..ROUNDS).map(|_| wrk(&format!("http://{tinymon}/hello"), 1).p50_us).collect());
-    let metrics = median((0..ROUNDS).map(|_| wrk(&format!("http://{tinymon}/metrics"), 1).p50_us).collect());
+    let hello = median(
+        (0..ROUNDS)
+            .map(|_| wrk(&format!("http://{tinymon}/hello"), 1).p50_us)
+            .collect(),
+    );
+    let metrics = median(
+        (0..ROUNDS)
+            .map(|_| wrk(&format!("http://{tinymon}/metrics"), 1).p50_us)
+            .collect(),
+    );
     println!("| route | p50 µs (median of {ROUNDS}) |");
     println!("|---|---|");
     println!("| /hello | {hello:.0} |");
@@ -177,24 +216,41 @@ fn main() {
 
     // The real binary's memory.
     let bin = env!("CARGO_BIN_EXE_tinymon");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new("taskset")
         .args(["-c", "0", bin, "--listen", &format!("127.0.0.1:{port}")])
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(1));
-    let _ = tinymon::client::get(&format!("http://127.0.0.1:{port}/metrics"), Duration::from_secs(5));
+    let _ = tinymon::client::get(
+        &format!("http://127.0.0.1:{port}/metrics"),
+        Duration::from_secs(5),
+    );
     let idle = rss_kb(child.id(), "VmRSS:");
     let _ = wrk(&format!("http://127.0.0.1:{port}/hello"), 64);
     let peak = rss_kb(child.id(), "VmHWM:");
     let _ = child.kill();
     let _ = child.wait();
     println!("\n## memory of {bin}");
-    println!("RSS idle {:.1} MB, peak under 64 connections {:.1} MB", idle as f64 / 1024.0, peak as f64 / 1024.0);
-    let static_bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/x86_64-unknown-linux-gnu/release/tinymon");
+    println!(
+        "RSS idle {:.1} MB, peak under 64 connections {:.1} MB",
+        idle as f64 / 1024.0,
+        peak as f64 / 1024.0
+    );
+    let static_bin = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/x86_64-unknown-linux-gnu/release/tinymon"
+    );
     if let Ok(meta) = std::fs::metadata(static_bin) {
-        println!("static stripped binary ({static_bin}): {:.2} MB", meta.len() as f64 / 1e6);
+        println!(
+            "static stripped binary ({static_bin}): {:.2} MB",
+            meta.len() as f64 / 1e6
+        );
     } else {
         println!("static binary not built; run `make build` for its size");
     }

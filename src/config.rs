@@ -11,6 +11,10 @@ use std::time::Duration;
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 /// Default `--workers`.
 pub const DEFAULT_WORKERS: usize = 8;
+/// Default `--idle-timeout`, seconds.
+pub const DEFAULT_IDLE_TIMEOUT: u64 = 30;
+/// Default `--max-connections`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
 const MAX_WORKERS: usize = 1024;
 
 /// The help text; every flag with its default and environment variable.
@@ -18,7 +22,7 @@ pub const USAGE: &str = "\
 tinymon — a small HTTP service that monitors itself
 
 Usage:
-  tinymon [serve] [--listen ADDR] [--workers N]
+  tinymon [serve] [--listen ADDR] [--workers N] [--idle-timeout S] [--max-connections N]
   tinymon healthcheck [--url URL] [--timeout-ms MS]
   tinymon load --target URL [--duration S] [--rps N] [--concurrency N]
   tinymon --help | --version
@@ -28,6 +32,14 @@ serve (the default):
                     [env TINYMON_LISTEN, default 0.0.0.0:8080]
   --workers N       request worker threads, 1-1024
                     [env TINYMON_WORKERS, default 8]
+  --idle-timeout S  close a connection after S seconds in which the server
+                    sent it nothing (idle, stalled or trickling clients), 3-3600
+                    [env TINYMON_IDLE_TIMEOUT, default 30]
+  --max-connections N
+                    open connections beyond N get 503 and are closed, 1-100000
+                    [env TINYMON_MAX_CONNECTIONS, default 2048]
+  env TINYMON_METRICS_TOKEN or TINYMON_METRICS_TOKEN_FILE: when set, /metrics
+                    requires the header Authorization: Bearer TOKEN (else 401)
   Routes: GET /metrics, /healthz, /hello, /work?delay_ms=0-2000&fail=0-1
   SIGTERM or SIGINT stops accepting, finishes in-flight requests, exits 0.
 
@@ -58,6 +70,10 @@ pub enum Command {
 pub struct ServeConfig {
     pub listen: SocketAddr,
     pub workers: usize,
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+    /// Bearer token /metrics requires, if any.
+    pub metrics_token: Option<String>,
 }
 
 /// `tinymon healthcheck`.
@@ -107,21 +123,55 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
     }
     match sub.as_str() {
         "serve" => {
-            flags.only(&["--listen", "--workers"])?;
+            flags.only(&[
+                "--listen",
+                "--workers",
+                "--idle-timeout",
+                "--max-connections",
+            ])?;
             let listen = flags
                 .value("--listen")
                 .map(|v| ("--listen", v))
                 .or_else(|| env("TINYMON_LISTEN").map(|v| ("TINYMON_LISTEN", v)))
                 .map(|(from, v)| parse_listen(from, &v))
                 .unwrap_or_else(|| parse_listen("default", DEFAULT_LISTEN))?;
-            let workers = match flags.value("--workers") {
-                Some(v) => parse_number("--workers", &v, 1, MAX_WORKERS as u64)? as usize,
-                None => match env("TINYMON_WORKERS") {
-                    Some(v) => parse_number("TINYMON_WORKERS", &v, 1, MAX_WORKERS as u64)? as usize,
-                    None => DEFAULT_WORKERS,
-                },
-            };
-            Ok(Command::Serve(ServeConfig { listen, workers }))
+            let number =
+                |flag: &str, var: &str, min: u64, max: u64, default: u64| match flags.value(flag) {
+                    Some(v) => parse_number(flag, &v, min, max),
+                    None => match env(var) {
+                        Some(v) => parse_number(var, &v, min, max),
+                        None => Ok(default),
+                    },
+                };
+            let workers = number(
+                "--workers",
+                "TINYMON_WORKERS",
+                1,
+                MAX_WORKERS as u64,
+                DEFAULT_WORKERS as u64,
+            )? as usize;
+            let idle_timeout = Duration::from_secs(number(
+                "--idle-timeout",
+                "TINYMON_IDLE_TIMEOUT",
+                3,
+                3600,
+                DEFAULT_IDLE_TIMEOUT,
+            )?);
+            let max_connections = number(
+                "--max-connections",
+                "TINYMON_MAX_CONNECTIONS",
+                1,
+                100_000,
+                DEFAULT_MAX_CONNECTIONS as u64,
+            )? as usize;
+            let metrics_token = metrics_token(&env)?;
+            Ok(Command::Serve(ServeConfig {
+                listen,
+                workers,
+                idle_timeout,
+                max_connections,
+                metrics_token,
+            }))
         }
         "healthcheck" => {
             flags.only(&["--url", "--timeout-ms"])?;
@@ -169,6 +219,38 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
             }))
         }
     }
+}
+
+/// The /metrics token from TINYMON_METRICS_TOKEN or the file named by
+/// TINYMON_METRICS_TOKEN_FILE (surrounding whitespace trimmed).
+fn metrics_token(env: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, UsageError> {
+    let (from, token) = match (
+        env("TINYMON_METRICS_TOKEN"),
+        env("TINYMON_METRICS_TOKEN_FILE"),
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(UsageError(
+                "set TINYMON_METRICS_TOKEN or TINYMON_METRICS_TOKEN_FILE, not both".into(),
+            ))
+        }
+        (Some(t), None) => ("TINYMON_METRICS_TOKEN", t),
+        (None, Some(path)) => (
+            "TINYMON_METRICS_TOKEN_FILE",
+            std::fs::read_to_string(&path).map_err(|e| {
+                UsageError(format!(
+                    "TINYMON_METRICS_TOKEN_FILE: cannot read {path:?}: {e}"
+                ))
+            })?,
+        ),
+        (None, None) => return Ok(None),
+    };
+    let token = token.trim();
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(UsageError(format!(
+            "{from}: the token must be non-empty printable ASCII without spaces"
+        )));
+    }
+    Ok(Some(token.to_owned()))
 }
 
 /// The address to reach a server listening on `listen` from the same host.
@@ -280,7 +362,53 @@ mod tests {
         Command::Serve(ServeConfig {
             listen: listen.parse().unwrap(),
             workers,
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            metrics_token: None,
         })
+    }
+
+    #[test]
+    fn guard_flags_and_token() {
+        let Ok(Command::Serve(c)) = run(
+            &["--idle-timeout", "5", "--max-connections=10"],
+            &[("TINYMON_METRICS_TOKEN", " s3cret\n")],
+        ) else {
+            panic!("not serve")
+        };
+        assert_eq!(c.idle_timeout, Duration::from_secs(5));
+        assert_eq!(c.max_connections, 10);
+        assert_eq!(c.metrics_token.as_deref(), Some("s3cret"));
+        for (args, env, word) in [
+            (&["--idle-timeout", "1"][..], &[][..], "--idle-timeout"),
+            (&["--max-connections", "0"], &[], "--max-connections"),
+            (
+                &[],
+                &[("TINYMON_METRICS_TOKEN", "two words")],
+                "TINYMON_METRICS_TOKEN",
+            ),
+            (
+                &[],
+                &[("TINYMON_METRICS_TOKEN", "  ")],
+                "TINYMON_METRICS_TOKEN",
+            ),
+            (
+                &[],
+                &[("TINYMON_METRICS_TOKEN_FILE", "/nonexistent/x")],
+                "/nonexistent/x",
+            ),
+            (
+                &[],
+                &[
+                    ("TINYMON_METRICS_TOKEN", "a"),
+                    ("TINYMON_METRICS_TOKEN_FILE", "b"),
+                ],
+                "not both",
+            ),
+        ] {
+            let err = run(args, env).unwrap_err();
+            assert!(err.to_string().contains(word), "{args:?}: {err}");
+        }
     }
 
     #[test]

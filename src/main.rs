@@ -74,13 +74,13 @@ fn serve(config: &ServeConfig) -> ExitCode {
         }
     };
     let app = match App::new(default_registry()) {
-        Ok(app) => Arc::new(app),
+        Ok(app) => Arc::new(app.with_metrics_token(config.metrics_token.clone())),
         Err(e) => {
             eprintln!("tinymon: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let server = match RunningServer::start(config.listen, config.workers, app) {
+    let server = match RunningServer::start(config, app) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tinymon: {e}");

@@ -7,10 +7,12 @@
 //! allocating once traffic has warmed up.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use std::time::Instant;
 
 use tiny_http::{Header, Method, Request, Response, StatusCode};
 
+use super::guard::{GuardCollector, GuardStats};
 use super::labels::{method_label, status_label, UNMATCHED};
 use super::reply::{Body, Reply};
 use super::router::{RouteMatch, Router};
@@ -38,11 +40,20 @@ impl Default for WorkerState {
     }
 }
 
+/// Longest request target (path and query) served; longer gets 414.
+pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// Most header bytes (names and values) served; more gets 431.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// The service: its registry, metric handles and routes.
 pub struct App {
     pub registry: &'static Registry,
     pub metrics: ServiceMetrics,
+    /// What the connection guard did, exported as metrics.
+    pub guard_stats: Arc<GuardStats>,
     router: Router<Handler>,
+    /// /metrics requires `Authorization: Bearer <token>` when set.
+    metrics_token: Option<Box<[u8]>>,
 }
 
 impl App {
@@ -54,11 +65,33 @@ impl App {
             .and_then(|r| r.route(Method::Get, "/hello", hello as Handler))
             .and_then(|r| r.route(Method::Get, "/work", work as Handler))
             .expect("built-in routes are valid");
+        let guard_stats = Arc::new(GuardStats::default());
+        let metrics = ServiceMetrics::register(registry)?;
+        registry.register_collector(GuardCollector(guard_stats.clone()))?;
         Ok(App {
             registry,
-            metrics: ServiceMetrics::register(registry)?,
+            metrics,
+            guard_stats,
             router,
+            metrics_token: None,
         })
+    }
+
+    /// Adds a route; its template becomes the `path` label.
+    pub fn route(
+        mut self,
+        method: Method,
+        template: &'static str,
+        handler: Handler,
+    ) -> Result<Self, String> {
+        self.router = self.router.route(method, template, handler)?;
+        Ok(self)
+    }
+
+    /// Protects /metrics with a bearer token.
+    pub fn with_metrics_token(mut self, token: Option<String>) -> Self {
+        self.metrics_token = token.map(|t| t.into_bytes().into_boxed_slice());
+        self
     }
 
     /// Serves one request, recording it as the Go original's middleware did.
@@ -73,16 +106,32 @@ impl App {
         };
         self.metrics.request_started(method, template);
 
-        let reply = match found {
-            RouteMatch::Found(_, handler) => {
-                catch_unwind(AssertUnwindSafe(|| handler(self, &request, state)))
-                    .unwrap_or_else(|_| Reply::text(500, "internal server error\n"))
+        let header_bytes: usize = request
+            .headers()
+            .iter()
+            .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len())
+            .sum();
+        let reply = if request.url().len() > MAX_TARGET_BYTES {
+            Reply::text(414, "request target too long\n")
+        } else if header_bytes > MAX_HEADER_BYTES {
+            Reply::text(431, "request headers too large\n")
+        } else {
+            match found {
+                RouteMatch::Found(_, handler) => {
+                    catch_unwind(AssertUnwindSafe(|| handler(self, &request, state)))
+                        .unwrap_or_else(|_| {
+                            if let Some(c) = self.metrics.handler_panics.get(&[]) {
+                                c.inc();
+                            }
+                            Reply::text(500, "internal server error\n")
+                        })
+                }
+                RouteMatch::MethodNotAllowed(_, allow) => Reply {
+                    header: Some(("Allow", allow)),
+                    ..Reply::text(405, "method not allowed\n")
+                },
+                RouteMatch::NotFound => Reply::text(404, "not found\n"),
             }
-            RouteMatch::MethodNotAllowed(_, allow) => Reply {
-                allow: Some(allow),
-                ..Reply::text(405, "method not allowed\n")
-            },
-            RouteMatch::NotFound => Reply::text(404, "not found\n"),
         };
 
         let status = status_label(reply.status);
@@ -100,8 +149,8 @@ fn send(request: Request, reply: &Reply<'_>, state: &WorkerState, closing: bool)
     };
     let mut headers = Vec::with_capacity(3);
     headers.push(header("Content-Type", reply.content_type));
-    if let Some(allow) = reply.allow {
-        headers.push(header("Allow", allow));
+    if let Some((name, value)) = reply.header {
+        headers.push(header(name, value));
     }
     if closing {
         // Shutting down: tell keep-alive clients not to send more here.
@@ -124,7 +173,24 @@ fn header(name: &str, value: &str) -> Header {
     Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("header text is ASCII")
 }
 
-fn metrics<'a>(app: &'a App, _: &Request, state: &mut WorkerState) -> Reply<'a> {
+fn metrics<'a>(app: &'a App, request: &Request, state: &mut WorkerState) -> Reply<'a> {
+    if let Some(token) = &app.metrics_token {
+        let given = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Authorization"))
+            .and_then(|h| h.value.as_str().strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(given.trim().as_bytes(), token) {
+            if let Some(c) = app.metrics.scrapes_total.get(&["401"]) {
+                c.inc();
+            }
+            return Reply {
+                header: Some(("WWW-Authenticate", "Bearer realm=\"tinymon\"")),
+                ..Reply::text(401, "a bearer token is required for /metrics\n")
+            };
+        }
+    }
     let in_flight = app.metrics.scrapes_in_flight.get(&[]);
     if let Some(g) = in_flight {
         g.inc();
@@ -140,8 +206,18 @@ fn metrics<'a>(app: &'a App, _: &Request, state: &mut WorkerState) -> Reply<'a> 
         status: 200,
         content_type: CONTENT_TYPE,
         body: Body::Encoded,
-        allow: None,
+        header: None,
     }
+}
+
+/// Compares in time that depends only on the lengths, not on where the
+/// first difference is, so a client cannot find the token byte by byte.
+fn constant_time_eq(given: &[u8], want: &[u8]) -> bool {
+    let mut diff = given.len() ^ want.len();
+    for (i, &w) in want.iter().enumerate() {
+        diff |= usize::from(given.get(i).copied().unwrap_or(!w) ^ w);
+    }
+    diff == 0
 }
 
 fn healthz<'a>(_: &'a App, _: &Request, _: &mut WorkerState) -> Reply<'a> {
@@ -162,5 +238,77 @@ fn work<'a>(app: &'a App, request: &Request, state: &mut WorkerState) -> Reply<'
         Reply::text(200, "downstream call succeeded\n")
     } else {
         Reply::text(502, "downstream call failed\n")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tiny_http::TestRequest;
+
+    fn app() -> App {
+        App::new(Box::leak(Box::new(Registry::new()))).unwrap()
+    }
+
+    fn boom<'a>(_: &'a App, _: &Request, _: &mut WorkerState) -> Reply<'a> {
+        panic!("handler bug")
+    }
+
+    #[test]
+    fn a_panicking_handler_answers_500_and_is_counted() {
+        let app = app().route(Method::Get, "/boom", boom).unwrap();
+        let mut state = WorkerState::default();
+        for _ in 0..3 {
+            app.handle(
+                TestRequest::new().with_path("/boom").into(),
+                &mut state,
+                false,
+            );
+        }
+        app.handle(
+            TestRequest::new().with_path("/hello").into(),
+            &mut state,
+            false,
+        );
+        let labels = ["http", "GET", "/boom", "500"];
+        assert_eq!(app.metrics.requests_status.get(&labels).unwrap().get(), 3.0);
+        assert_eq!(app.metrics.handler_panics.get(&[]).unwrap().get(), 3);
+        let hello = ["http", "GET", "/hello", "200"];
+        assert_eq!(app.metrics.requests_status.get(&hello).unwrap().get(), 1.0);
+        assert_eq!(app.metrics.in_flight.get(&[]).unwrap().get(), 0.0);
+    }
+
+    #[test]
+    fn oversized_targets_and_headers_are_refused() {
+        let app = app();
+        let mut state = WorkerState::default();
+        let long = format!("/hello?{}", "a".repeat(MAX_TARGET_BYTES));
+        app.handle(
+            TestRequest::new().with_path(&long).into(),
+            &mut state,
+            false,
+        );
+        let big = TestRequest::new()
+            .with_path("/hello")
+            .with_header(Header::from_bytes("X-Big", "b".repeat(MAX_HEADER_BYTES)).unwrap());
+        app.handle(big.into(), &mut state, false);
+        let status = |s: &str| {
+            app.metrics
+                .requests_status
+                .get(&["http", "GET", "/hello", s])
+                .unwrap()
+                .get()
+        };
+        assert_eq!(status("414"), 1.0);
+        assert_eq!(status("431"), 1.0);
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abd", b"abc"));
+        assert!(!constant_time_eq(b"ab", b"abc"));
+        assert!(!constant_time_eq(b"abcd", b"abc"));
+        assert!(!constant_time_eq(b"", b"abc"));
     }
 }

@@ -1,6 +1,7 @@
 //! The instrumented HTTP service.
 //!
 //! - [`server`]: tiny_http and the worker pool, graceful shutdown;
+//! - [`guard`]: timeouts and limits on tiny_http's connections;
 //! - [`app`]: the routes and the middleware recording RED metrics;
 //! - [`router`]: route templates, the `path` label;
 //! - [`labels`]: the fixed sets every label value comes from;
@@ -8,6 +9,7 @@
 //! - [`work`]: the `/work` route's simulated downstream call.
 
 pub mod app;
+pub mod guard;
 pub mod labels;
 pub mod reply;
 pub mod router;

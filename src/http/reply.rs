@@ -11,12 +11,13 @@ pub enum Body {
     Encoded,
 }
 
-/// Status, content type and body of an answer; `allow` is set on 405.
+/// Status, content type and body of an answer, with at most one extra
+/// header (`Allow` on 405, `WWW-Authenticate` on 401).
 pub struct Reply<'a> {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Body,
-    pub allow: Option<&'a str>,
+    pub header: Option<(&'static str, &'a str)>,
 }
 
 /// Content type of every plain-text answer.
@@ -29,7 +30,7 @@ impl Reply<'_> {
             status,
             content_type: TEXT,
             body: Body::Static(body),
-            allow: None,
+            header: None,
         }
     }
 
@@ -39,7 +40,7 @@ impl Reply<'_> {
             status,
             content_type: TEXT,
             body: Body::Text(body),
-            allow: None,
+            header: None,
         }
     }
 }

@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use super::app::{App, WorkerState};
+use super::guard::{self, Limits};
+use crate::config::ServeConfig;
 
 /// How long shutdown waits for in-flight requests.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
@@ -66,6 +68,8 @@ struct Shared {
     stopping: AtomicBool,
     failure: Mutex<Option<String>>,
     stop_requested_at: Mutex<Option<Instant>>,
+    /// Stops the connection guard.
+    guard_stop: Arc<AtomicBool>,
 }
 
 impl Shared {
@@ -74,6 +78,7 @@ impl Shared {
             return;
         }
         *self.stop_requested_at.lock() = Some(Instant::now());
+        self.guard_stop.store(true, Ordering::Relaxed);
         // SAFETY: the fd belongs to the listener tiny_http owns, which lives
         // as long as `self`; shutdown does not close or free it.
         unsafe {
@@ -104,8 +109,11 @@ impl ShutdownHandle {
 }
 
 impl RunningServer {
-    /// Binds `addr` and starts `workers` threads serving `app`.
-    pub fn start(addr: SocketAddr, workers: usize, app: Arc<App>) -> Result<Self, ServeError> {
+    /// Binds `config.listen` and starts `config.workers` threads serving
+    /// `app`, with the connection guard enforcing the config's limits.
+    pub fn start(config: &ServeConfig, app: Arc<App>) -> Result<Self, ServeError> {
+        let (addr, workers) = (config.listen, config.workers);
+        guard::raise_fd_limit();
         let listener = TcpListener::bind(addr).map_err(|e| match e.kind() {
             io::ErrorKind::AddrInUse => ServeError::AddrInUse(addr),
             _ => ServeError::Listen(addr, e),
@@ -117,6 +125,17 @@ impl RunningServer {
         set_nodelay(listener_fd).map_err(|e| ServeError::Listen(addr, e))?;
         let server = tiny_http::Server::from_listener(listener, None)
             .map_err(|e| ServeError::Listen(addr, io::Error::other(e.to_string())))?;
+        let guard_stop = Arc::new(AtomicBool::new(false));
+        guard::start(
+            local.port(),
+            Limits {
+                idle_timeout: config.idle_timeout,
+                max_connections: config.max_connections,
+            },
+            app.guard_stats.clone(),
+            guard_stop.clone(),
+        )
+        .map_err(|e| ServeError::Listen(addr, e))?;
         let shared = Arc::new(Shared {
             server,
             listener_fd,
@@ -124,7 +143,9 @@ impl RunningServer {
             stopping: AtomicBool::new(false),
             failure: Mutex::new(None),
             stop_requested_at: Mutex::new(None),
+            guard_stop,
         });
+
         let (done_tx, done) = mpsc::channel();
         for i in 0..workers {
             let shared = shared.clone();

@@ -13,6 +13,7 @@
 //! | promhttp_metric_handler_requests_total | counter | code |
 //! | promhttp_metric_handler_requests_in_flight | gauge | |
 //! | tinymon_build_info | gauge | version |
+//! | tinymon_handler_panics_total | counter | |
 //!
 //! `server_handle_request_status` and `client_handle_request_status` are
 //! gauges that only go up, because the Go original declared them so; treat
@@ -39,6 +40,7 @@ pub struct ServiceMetrics {
     pub client_status: Arc<Family<Gauge>>,
     pub scrapes_total: Arc<Family<Counter>>,
     pub scrapes_in_flight: Arc<Family<Gauge>>,
+    pub handler_panics: Arc<Family<Counter>>,
 }
 
 /// A downstream dependency as the client_* families label it.
@@ -103,13 +105,19 @@ impl ServiceMetrics {
                 "Scrapes of /metrics being served right now.",
                 &[],
             )?)?,
+            handler_panics: registry.register(Family::new(
+                "tinymon_handler_panics_total",
+                "Handler panics caught and answered with 500.",
+                &[],
+            )?)?,
         };
         // Like promhttp, show the scrape codes at zero before they happen.
-        for code in ["200", "500", "503"] {
+        for code in ["200", "401", "500", "503"] {
             metrics.scrapes_total.get(&[code]);
         }
         metrics.scrapes_in_flight.get(&[]);
         metrics.in_flight.get(&[]);
+        metrics.handler_panics.get(&[]);
         let build_info = registry.register(Family::<Gauge>::new(
             "tinymon_build_info",
             "The running tinymon build; always 1, with the version as a label.",

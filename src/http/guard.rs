@@ -1,0 +1,302 @@
+//! The connection guard: timeouts, a connection limit and a request-size
+//! limit on top of tiny_http, which has none of them.
+//!
+//! tiny_http accepts every connection and gives each a thread that blocks
+//! reading, with no timeout and no bound on a request head. Its accept loop
+//! and connection threads are out of our reach, but the sockets are in our
+//! process. So a guard thread looks at them every [`TICK`]: it lists
+//! /proc/self/fd, keeps the TCP sockets whose local port is the listener's
+//! and that have a peer, reads each one's `TCP_INFO`, and shuts down the
+//! sockets that break a rule. Shutting a socket down wakes tiny_http's
+//! blocked read or write with end-of-file or an error, and tiny_http then
+//! closes the socket and ends the thread. The rules:
+//!
+//! - **idle**: the server has sent nothing for `idle_timeout`. This covers an
+//!   idle keep-alive connection, a client that stalls mid-request, one that
+//!   trickles a byte at a time (slowloris), and one that stops reading its
+//!   response. The kernel counts `tcpi_last_data_sent` from the accept, so a
+//!   connection that never got an answer is timed from its start.
+//! - **oversized request**: more than [`MAX_UNANSWERED_BYTES`] received since
+//!   the server last sent anything. tiny_http buffers a request head without
+//!   limit, so this bounds its memory per connection.
+//! - **limit**: beyond `max_connections`, the newest connections that have
+//!   not been answered yet get a `503` and are closed.
+//!
+//! The guard's cost is one pass over the open descriptors per tick, off the
+//! request path.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often the guard looks at the connections.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// Bytes a client may send without getting an answer.
+pub const MAX_UNANSWERED_BYTES: u64 = 64 * 1024;
+
+/// `TCP_ESTABLISHED` from the kernel's tcp_states.h (not exported by libc).
+const TCP_ESTABLISHED: u8 = 1;
+
+const SHED_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+Content-Type: text/plain; charset=utf-8\r\nContent-Length: 38\r\nConnection: close\r\n\r\n\
+too many connections, try again later\n";
+
+/// Limits the guard enforces.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub idle_timeout: Duration,
+    pub max_connections: usize,
+}
+
+/// What the guard has done, for metrics.
+#[derive(Debug, Default)]
+pub struct GuardStats {
+    /// Open connections at the last tick. Relaxed: a statistic.
+    pub open: AtomicU64,
+    pub closed_idle: AtomicU64,
+    pub closed_oversized: AtomicU64,
+    pub shed: AtomicU64,
+}
+
+/// One server-side TCP connection as the guard sees it.
+struct Seen {
+    fd: i32,
+    first_seen: Instant,
+    /// Bytes received when the server was last seen sending.
+    received_at_last_send: u64,
+}
+
+/// Starts the guard thread for the listener on `port`; it stops when `stop`
+/// is set.
+pub fn start(
+    port: u16,
+    limits: Limits,
+    stats: Arc<GuardStats>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("conn-guard".into())
+        .spawn(move || {
+            let mut seen: HashMap<u64, Seen> = HashMap::new();
+            while !stop.load(Ordering::Relaxed) {
+                tick(port, &limits, &stats, &mut seen);
+                std::thread::sleep(TICK);
+            }
+        })
+        .map(|_| ())
+}
+
+fn tick(port: u16, limits: &Limits, stats: &GuardStats, seen: &mut HashMap<u64, Seen>) {
+    let now = Instant::now();
+    let idle_ms = limits.idle_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
+    let mut live: Vec<(u64, libc::tcp_info)> = Vec::new();
+    for_each_fd(|fd| {
+        let Some(inode) = socket_inode(fd) else {
+            return;
+        };
+        if !is_server_connection(fd, port) {
+            return;
+        }
+        let Some(info) = tcp_info(fd) else { return };
+        let entry = seen.entry(inode).or_insert(Seen {
+            fd,
+            first_seen: now,
+            received_at_last_send: 0,
+        });
+        entry.fd = fd;
+        // Sent within the last tick: whatever came before was answered.
+        if info.tcpi_data_segs_out > 0
+            && u128::from(info.tcpi_last_data_sent) <= TICK.as_millis() * 2
+        {
+            entry.received_at_last_send = info.tcpi_bytes_received;
+        }
+        live.push((inode, info));
+    });
+    seen.retain(|inode, _| live.iter().any(|(i, _)| i == inode));
+
+    let mut open = live.len();
+    for (inode, info) in &live {
+        let s = &seen[inode];
+        if info.tcpi_last_data_sent >= idle_ms {
+            close(s.fd, None);
+            stats.closed_idle.fetch_add(1, Ordering::Relaxed);
+            open -= 1;
+        } else if info.tcpi_bytes_received - s.received_at_last_send > MAX_UNANSWERED_BYTES {
+            close(s.fd, None);
+            stats.closed_oversized.fetch_add(1, Ordering::Relaxed);
+            open -= 1;
+        }
+    }
+    if open > limits.max_connections {
+        // Shed the newest connections that have not been answered yet.
+        let mut fresh: Vec<(Instant, i32)> = live
+            .iter()
+            .filter(|(_, info)| info.tcpi_data_segs_out == 0 && info.tcpi_last_data_sent < idle_ms)
+            .map(|(inode, _)| (seen[inode].first_seen, seen[inode].fd))
+            .collect();
+        fresh.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, fd) in fresh.into_iter().take(open - limits.max_connections) {
+            close(fd, Some(SHED_RESPONSE));
+            stats.shed.fetch_add(1, Ordering::Relaxed);
+            open -= 1;
+        }
+    }
+    stats.open.store(open as u64, Ordering::Relaxed);
+}
+
+/// Calls `f` with every open descriptor number of this process.
+fn for_each_fd(mut f: impl FnMut(i32)) {
+    // SAFETY: the path is NUL-terminated; the DIR pointer is checked, used
+    // only by readdir and closed once.
+    unsafe {
+        let dir = libc::opendir(c"/proc/self/fd".as_ptr());
+        if dir.is_null() {
+            return;
+        }
+        let own = libc::dirfd(dir);
+        loop {
+            let entry = libc::readdir(dir);
+            if entry.is_null() {
+                break;
+            }
+            let name = std::ffi::CStr::from_ptr((*entry).d_name.as_ptr());
+            if let Some(fd) = name.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
+                if fd != own {
+                    f(fd);
+                }
+            }
+        }
+        libc::closedir(dir);
+    }
+}
+
+fn socket_inode(fd: i32) -> Option<u64> {
+    // SAFETY: fstat writes into a zeroed local stat buffer.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK)
+            .then_some(st.st_ino)
+    }
+}
+
+/// A connected TCP socket whose local port is `port` (so not the listener,
+/// which has no peer, and not a client socket of this process).
+fn is_server_connection(fd: i32, port: u16) -> bool {
+    // SAFETY: the address buffers are zeroed locals with their true length.
+    unsafe {
+        let mut addr: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        if libc::getsockname(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut len) != 0 {
+            return false;
+        }
+        let local_port = match i32::from(addr.ss_family) {
+            libc::AF_INET => {
+                u16::from_be((*(&addr as *const _ as *const libc::sockaddr_in)).sin_port)
+            }
+            libc::AF_INET6 => {
+                u16::from_be((*(&addr as *const _ as *const libc::sockaddr_in6)).sin6_port)
+            }
+            _ => return false,
+        };
+        if local_port != port {
+            return false;
+        }
+        let mut peer: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        libc::getpeername(fd, &mut peer as *mut _ as *mut libc::sockaddr, &mut len) == 0
+    }
+}
+
+fn tcp_info(fd: i32) -> Option<libc::tcp_info> {
+    // SAFETY: the kernel writes at most `len` bytes into the zeroed struct.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let rc = libc::getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            &mut info as *mut _ as *mut libc::c_void,
+            &mut len,
+        );
+        (rc == 0 && info.tcpi_state == TCP_ESTABLISHED).then_some(info)
+    }
+}
+
+/// Optionally writes `last_words` (never blocking), then shuts the socket
+/// down both ways; tiny_http's thread sees end-of-file and closes it.
+fn close(fd: i32, last_words: Option<&[u8]>) {
+    // SAFETY: plain socket calls on a descriptor that was a live socket a
+    // moment ago; at worst they fail with EBADF or ENOTSOCK.
+    unsafe {
+        if let Some(bytes) = last_words {
+            libc::send(
+                fd,
+                bytes.as_ptr() as *const libc::c_void,
+                bytes.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            );
+        }
+        libc::shutdown(fd, libc::SHUT_RDWR);
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit, so the connection
+/// limit, not EMFILE, is what stops new connections (tiny_http's accept loop
+/// ends for good on an accept error). Returns the limit now in force.
+pub fn raise_fd_limit() -> u64 {
+    // SAFETY: getrlimit/setrlimit on a local struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 0;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let wanted = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+                return wanted.rlim_cur;
+            }
+        }
+        lim.rlim_cur
+    }
+}
+
+/// Exports [`GuardStats`] as tinymon_connections_open and
+/// tinymon_connections_closed_total{reason}.
+pub struct GuardCollector(pub Arc<GuardStats>);
+
+const GUARD_DESCS: [crate::metrics::Desc; 2] = [
+    crate::metrics::Desc {
+        name: "tinymon_connections_closed_total",
+        help: "Connections the server closed on its own, by reason: idle (nothing sent for the idle timeout), oversized (request too large), shed (over the connection limit).",
+        kind: crate::encode::MetricType::Counter,
+    },
+    crate::metrics::Desc {
+        name: "tinymon_connections_open",
+        help: "Client connections open at the connection guard's last look (every 100 ms).",
+        kind: crate::encode::MetricType::Gauge,
+    },
+];
+
+impl crate::metrics::Collector for GuardCollector {
+    fn descs(&self) -> &[crate::metrics::Desc] {
+        &GUARD_DESCS
+    }
+
+    fn collect(&self, out: &mut crate::metrics::Collected<'_>) {
+        let s = &self.0;
+        for (reason, n) in [
+            ("idle", &s.closed_idle),
+            ("oversized", &s.closed_oversized),
+            ("shed", &s.shed),
+        ] {
+            out.sample(0, &[("reason", reason)], n.load(Ordering::Relaxed) as f64);
+        }
+        out.sample(1, &[], s.open.load(Ordering::Relaxed) as f64);
+    }
+}
