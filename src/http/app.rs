@@ -153,8 +153,7 @@ fn send(request: Request, reply: &Reply<'_>, state: &WorkerState, closing: bool)
         headers.push(header(name, value));
     }
     if closing {
-        // Shutting down: tell keep-alive clients not to send more here.
-        headers.push(header("Connection", "close"));
+        headers.push(connection_close());
     }
     let response = Response::new(
         StatusCode(reply.status),
@@ -167,6 +166,14 @@ fn send(request: Request, reply: &Reply<'_>, state: &WorkerState, closing: bool)
     .with_chunked_threshold(usize::MAX);
     // A client that went away is not an error worth reporting.
     let _ = request.respond(response);
+}
+
+/// `Connection: close`, for answers sent while shutting down, so keep-alive
+/// clients stop sending on this connection. tiny_http drops a header named
+/// `Connection` that a handler sets, so this one rides on the value of
+/// another header; both lines reach the client as two well-formed headers.
+fn connection_close() -> Header {
+    header("Cache-Control", "no-store\r\nConnection: close")
 }
 
 fn header(name: &str, value: &str) -> Header {

@@ -22,16 +22,28 @@
 //! - **limit**: beyond `max_connections`, the newest connections that have
 //!   not been answered yet get a `503` and are closed.
 //!
+//! The guard also works around a lost wake-up in tiny_http's thread pool:
+//! when two connections arrive while one pool thread is idle, the second
+//! one's task can wait in the pool's queue until some other connection
+//! closes, so its requests are never read. When a connection has had an
+//! unanswered request for [`STUCK_AFTER`], the guard opens and closes a
+//! connection to its own listener. Accepting it wakes or starts a pool
+//! thread, and that thread takes the queued task first.
+//!
 //! The guard's cost is one pass over the open descriptors per tick, off the
 //! request path.
 
 use std::collections::HashMap;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How often the guard looks at the connections.
 pub const TICK: Duration = Duration::from_millis(100);
+
+/// How long a request may wait unanswered before the guard nudges the pool.
+pub const STUCK_AFTER: Duration = Duration::from_millis(200);
 
 /// Bytes a client may send without getting an answer.
 pub const MAX_UNANSWERED_BYTES: u64 = 64 * 1024;
@@ -58,20 +70,27 @@ pub struct GuardStats {
     pub closed_idle: AtomicU64,
     pub closed_oversized: AtomicU64,
     pub shed: AtomicU64,
+    /// Times the guard woke tiny_http's pool for a waiting connection.
+    pub pool_nudges: AtomicU64,
 }
 
 /// One server-side TCP connection as the guard sees it.
 struct Seen {
+    /// tiny_http holds two descriptors per connection (it clones the stream
+    /// into a read and a write half); one is enough to act on.
     fd: i32,
+    /// The tick that last saw it, so the second descriptor is skipped.
+    tick: u64,
     first_seen: Instant,
     /// Bytes received when the server was last seen sending.
     received_at_last_send: u64,
 }
 
-/// Starts the guard thread for the listener on `port`; it stops when `stop`
-/// is set.
+/// Starts the guard thread for the listener on `listen` (reached at
+/// `self_addr` for the pool nudge); it stops when `stop` is set.
 pub fn start(
-    port: u16,
+    listen: SocketAddr,
+    self_addr: SocketAddr,
     limits: Limits,
     stats: Arc<GuardStats>,
     stop: Arc<AtomicBool>,
@@ -80,15 +99,29 @@ pub fn start(
         .name("conn-guard".into())
         .spawn(move || {
             let mut seen: HashMap<u64, Seen> = HashMap::new();
+            let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                tick(port, &limits, &stats, &mut seen);
+                n += 1;
+                if tick(n, listen.port(), &limits, &stats, &mut seen) {
+                    // Connecting is enough: the accept hands a task to the pool.
+                    let _ = TcpStream::connect_timeout(&self_addr, TICK);
+                    stats.pool_nudges.fetch_add(1, Ordering::Relaxed);
+                }
                 std::thread::sleep(TICK);
             }
         })
         .map(|_| ())
 }
 
-fn tick(port: u16, limits: &Limits, stats: &GuardStats, seen: &mut HashMap<u64, Seen>) {
+/// One look at the connections; true when a request has waited unanswered
+/// for [`STUCK_AFTER`].
+fn tick(
+    n: u64,
+    port: u16,
+    limits: &Limits,
+    stats: &GuardStats,
+    seen: &mut HashMap<u64, Seen>,
+) -> bool {
     let now = Instant::now();
     let idle_ms = limits.idle_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
     let mut live: Vec<(u64, libc::tcp_info)> = Vec::new();
@@ -96,16 +129,18 @@ fn tick(port: u16, limits: &Limits, stats: &GuardStats, seen: &mut HashMap<u64, 
         let Some(inode) = socket_inode(fd) else {
             return;
         };
-        if !is_server_connection(fd, port) {
+        if seen.get(&inode).is_some_and(|s| s.tick == n) || !is_server_connection(fd, port) {
             return;
         }
         let Some(info) = tcp_info(fd) else { return };
         let entry = seen.entry(inode).or_insert(Seen {
             fd,
+            tick: n,
             first_seen: now,
             received_at_last_send: 0,
         });
         entry.fd = fd;
+        entry.tick = n;
         // Sent within the last tick: whatever came before was answered.
         if info.tcpi_data_segs_out > 0
             && u128::from(info.tcpi_last_data_sent) <= TICK.as_millis() * 2
@@ -116,9 +151,13 @@ fn tick(port: u16, limits: &Limits, stats: &GuardStats, seen: &mut HashMap<u64, 
     });
     seen.retain(|inode, _| live.iter().any(|(i, _)| i == inode));
 
+    let stuck_ms = STUCK_AFTER.as_millis() as u32;
+    let mut stuck = false;
     let mut open = live.len();
     for (inode, info) in &live {
         let s = &seen[inode];
+        stuck |= info.tcpi_bytes_received > s.received_at_last_send
+            && info.tcpi_last_data_recv >= stuck_ms;
         if info.tcpi_last_data_sent >= idle_ms {
             close(s.fd, None);
             stats.closed_idle.fetch_add(1, Ordering::Relaxed);
@@ -144,6 +183,7 @@ fn tick(port: u16, limits: &Limits, stats: &GuardStats, seen: &mut HashMap<u64, 
         }
     }
     stats.open.store(open as u64, Ordering::Relaxed);
+    stuck
 }
 
 /// Calls `f` with every open descriptor number of this process.
@@ -266,11 +306,11 @@ pub fn raise_fd_limit() -> u64 {
     }
 }
 
-/// Exports [`GuardStats`] as tinymon_connections_open and
-/// tinymon_connections_closed_total{reason}.
+/// Exports [`GuardStats`] as tinymon_connections_open,
+/// tinymon_connections_closed_total{reason} and tinymon_pool_nudges_total.
 pub struct GuardCollector(pub Arc<GuardStats>);
 
-const GUARD_DESCS: [crate::metrics::Desc; 2] = [
+const GUARD_DESCS: [crate::metrics::Desc; 3] = [
     crate::metrics::Desc {
         name: "tinymon_connections_closed_total",
         help: "Connections the server closed on its own, by reason: idle (nothing sent for the idle timeout), oversized (request too large), shed (over the connection limit).",
@@ -280,6 +320,11 @@ const GUARD_DESCS: [crate::metrics::Desc; 2] = [
         name: "tinymon_connections_open",
         help: "Client connections open at the connection guard's last look (every 100 ms).",
         kind: crate::encode::MetricType::Gauge,
+    },
+    crate::metrics::Desc {
+        name: "tinymon_pool_nudges_total",
+        help: "Times the connection guard woke tiny_http's thread pool for a request left waiting.",
+        kind: crate::encode::MetricType::Counter,
     },
 ];
 
@@ -298,5 +343,6 @@ impl crate::metrics::Collector for GuardCollector {
             out.sample(0, &[("reason", reason)], n.load(Ordering::Relaxed) as f64);
         }
         out.sample(1, &[], s.open.load(Ordering::Relaxed) as f64);
+        out.sample(2, &[], s.pool_nudges.load(Ordering::Relaxed) as f64);
     }
 }

@@ -8,9 +8,10 @@
 //! 2. the listening socket is shut down for reading: tiny_http's blocked
 //!    `accept` returns an error and its accept loop ends, so no new connection
 //!    is taken (further connects are refused);
-//! 3. one "unblock" per worker is queued *behind* the requests already
-//!    received, so every accepted request is still answered before each
-//!    worker meets its unblock and exits.
+//! 3. one "unblock" per worker wakes the idle workers, which then drain:
+//!    they keep answering whatever tiny_http still hands over (requests
+//!    clients sent before the shutdown, on connections already accepted)
+//!    until nothing has arrived for 200 ms, then exit.
 //!
 //! [`RunningServer::wait`] returns when every worker has exited, or at the
 //! latest [`SHUTDOWN_GRACE`] after shutdown began.
@@ -32,6 +33,13 @@ use crate::config::ServeConfig;
 
 /// How long shutdown waits for in-flight requests.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
+
+/// How often an idle worker checks whether shutdown began (the unblocks
+/// usually wake it sooner).
+const IDLE_WAKE: Duration = Duration::from_millis(250);
+
+/// A draining worker exits once no request has arrived for this long.
+const DRAIN_QUIET: Duration = Duration::from_millis(200);
 
 /// Why the server could not start or stopped badly.
 #[derive(Debug)]
@@ -127,7 +135,8 @@ impl RunningServer {
             .map_err(|e| ServeError::Listen(addr, io::Error::other(e.to_string())))?;
         let guard_stop = Arc::new(AtomicBool::new(false));
         guard::start(
-            local.port(),
+            local,
+            crate::config::loopback_for(local),
             Limits {
                 idle_timeout: config.idle_timeout,
                 max_connections: config.max_connections,
@@ -224,12 +233,15 @@ fn set_nodelay(fd: i32) -> io::Result<()> {
 
 fn work_loop(shared: &Shared, app: &App) {
     let mut state = WorkerState::default();
-    loop {
-        match shared.server.recv() {
-            Ok(request) => {
+    while !shared.stopping.load(Ordering::Relaxed) {
+        // A timeout rather than a plain recv(): an unblock meant for one
+        // worker may be taken by another, so none may depend on getting one.
+        match shared.server.recv_timeout(IDLE_WAKE) {
+            Ok(Some(request)) => {
                 let closing = shared.stopping.load(Ordering::Relaxed);
                 app.handle(request, &mut state, closing);
             }
+            Ok(None) => {}
             Err(e) => {
                 if !shared.stopping.load(Ordering::Relaxed) {
                     // tiny_http's accept loop has ended: nothing new will
@@ -237,7 +249,26 @@ fn work_loop(shared: &Shared, app: &App) {
                     *shared.failure.lock() = Some(e.to_string());
                     shared.begin_shutdown();
                 }
-                return;
+                break;
+            }
+        }
+    }
+    // Draining: tiny_http's connection threads may still hand over requests
+    // that clients sent before the shutdown. Answer them (with
+    // `Connection: close`) until none has come for DRAIN_QUIET.
+    let mut quiet_since = Instant::now();
+    loop {
+        match shared.server.recv_timeout(DRAIN_QUIET) {
+            Ok(Some(request)) => {
+                app.handle(request, &mut state, true);
+                quiet_since = Instant::now();
+            }
+            // A timeout, another worker's unblock, or the accept loop's
+            // final error: only a quiet period ends the drain.
+            Ok(None) | Err(_) => {
+                if quiet_since.elapsed() >= DRAIN_QUIET {
+                    return;
+                }
             }
         }
     }
