@@ -13,9 +13,11 @@
 
 mod escape;
 mod number;
+mod parse;
 
 pub use escape::{write_help, write_label_value};
 pub use number::{write_f64, write_u64};
+pub use parse::{parse_text, ParseError, ParsedFamily, ParsedSample};
 
 /// The Content-Type of a text-format scrape.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
