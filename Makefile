@@ -10,7 +10,7 @@ STATIC := -C target-feature=+crt-static
 BIN    := target/$(TARGET)/release/tinymon
 ARGS   ?=
 
-.PHONY: run build test deps bench bench-http image up down logs fmt clippy clean
+.PHONY: run build test deps fuzz fuzz-deps fuzz-smoke bench bench-http image up down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
@@ -36,12 +36,34 @@ deps:
 	  fi; \
 	fi
 
+# cargo-fuzz needs the nightly toolchain. `make test` runs each target for
+# FUZZ_SMOKE seconds, `make fuzz` for FUZZ_LONG.
+FUZZ_TARGETS := encode_roundtrip route_and_query
+FUZZ_SMOKE   ?= 20
+FUZZ_LONG    ?= 300
+
+fuzz-deps:
+	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || { echo "cargo fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
+
+fuzz-smoke: fuzz-deps
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "fuzzing $$t for $(FUZZ_SMOKE) s"; \
+	  $(CARGO) +nightly fuzz run --fuzz-dir fuzz $$t -- -max_total_time=$(FUZZ_SMOKE) -max_len=4096 2>&1 | tail -n 3 || exit 1; \
+	done
+
+fuzz: fuzz-deps
+	@for t in $(FUZZ_TARGETS); do \
+	  $(CARGO) +nightly fuzz run --fuzz-dir fuzz $$t -- -max_total_time=$(FUZZ_LONG) -max_len=4096 || exit 1; \
+	done
+
 # Slow and root-only tests (a real Prometheus, the scratch-image run) are
 # #[ignore]d for plain `cargo test`; here they run too.
 test: deps build
 	$(CARGO) fmt --all -- --check
 	TINYMON_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked --all-targets -- --include-ignored
 	$(CARGO) test --locked --doc
+	$(MAKE) fuzz-smoke
 
 image:
 	docker build -t tinymon:local .

@@ -175,7 +175,7 @@ fn tick(
             .filter(|(_, info)| info.tcpi_data_segs_out == 0 && info.tcpi_last_data_sent < idle_ms)
             .map(|(inode, _)| (seen[inode].first_seen, seen[inode].fd))
             .collect();
-        fresh.sort_by(|a, b| b.0.cmp(&a.0));
+        fresh.sort_by_key(|&(first_seen, _)| std::cmp::Reverse(first_seen));
         for (_, fd) in fresh.into_iter().take(open - limits.max_connections) {
             close(fd, Some(SHED_RESPONSE));
             stats.shed.fetch_add(1, Ordering::Relaxed);

@@ -1,0 +1,33 @@
+//! Arbitrary request targets through the router and the /work query parser:
+//! no panic, and every accepted query is within its documented bounds.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tiny_http::Method;
+use tinymon::http::work::{parse_query, MAX_DELAY_MS};
+use tinymon::http::{RouteMatch, Router};
+
+fuzz_target!(|data: &[u8]| {
+    let target = String::from_utf8_lossy(data);
+    let router = Router::new()
+        .route(Method::Get, "/metrics", 0)
+        .and_then(|r| r.route(Method::Get, "/hello", 1))
+        .and_then(|r| r.route(Method::Get, "/users/{id}/items/{item}", 2))
+        .unwrap();
+    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+    for method in [Method::Get, Method::Head, Method::Post] {
+        match router.find(&method, path) {
+            RouteMatch::Found(t, _) | RouteMatch::MethodNotAllowed(t, _) => {
+                assert!(t.matches(path));
+            }
+            RouteMatch::NotFound => {}
+        }
+    }
+    if let Ok(p) = parse_query(query) {
+        assert!(p.delay_ms <= MAX_DELAY_MS);
+        assert!((0.0..=1.0).contains(&p.fail));
+    } else {
+        let err = parse_query(query).unwrap_err();
+        assert!(err.len() < 200, "error message grows with input");
+    }
+});
