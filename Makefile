@@ -49,7 +49,9 @@ fuzz-deps:
 fuzz-smoke: fuzz-deps
 	@for t in $(FUZZ_TARGETS); do \
 	  echo "fuzzing $$t for $(FUZZ_SMOKE) s"; \
-	  $(CARGO) +nightly fuzz run --fuzz-dir fuzz $$t -- -max_total_time=$(FUZZ_SMOKE) -max_len=4096 2>&1 | tail -n 3 || exit 1; \
+	  if $(CARGO) +nightly fuzz run --fuzz-dir fuzz $$t -- -max_total_time=$(FUZZ_SMOKE) -max_len=4096 >fuzz/$$t.log 2>&1; \
+	  then grep -E '^Done|^#[0-9]+ *DONE' fuzz/$$t.log | tail -n 1; \
+	  else tail -n 60 fuzz/$$t.log; exit 1; fi; \
 	done
 
 fuzz: fuzz-deps
