@@ -116,25 +116,18 @@ impl Collector for ProcessCollector {
     }
 }
 
-static CLOCK_TICKS: Lazy<f64> = Lazy::new(|| {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as f64
-    } else {
-        100.0
-    }
-});
+static CLOCK_TICKS: Lazy<f64> = Lazy::new(|| sysconf_or(libc::_SC_CLK_TCK, 100.0));
+static PAGE_SIZE: Lazy<f64> = Lazy::new(|| sysconf_or(libc::_SC_PAGESIZE, 4096.0));
 
-static PAGE_SIZE: Lazy<f64> = Lazy::new(|| {
+fn sysconf_or(name: libc::c_int, fallback: f64) -> f64 {
     // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if size > 0 {
-        size as f64
+    let value = unsafe { libc::sysconf(name) };
+    if value > 0 {
+        value as f64
     } else {
-        4096.0
+        fallback
     }
-});
+}
 
 /// Boot time in seconds since the epoch (`btime` in /proc/stat); read once,
 /// since it never changes.
