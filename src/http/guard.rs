@@ -26,9 +26,10 @@
 //! when two connections arrive while one pool thread is idle, the second
 //! one's task can wait in the pool's queue until some other connection
 //! closes, so its requests are never read. When a connection has had an
-//! unanswered request for [`STUCK_AFTER`], the guard opens and closes a
-//! connection to its own listener. Accepting it wakes or starts a pool
-//! thread, and that thread takes the queued task first.
+//! unanswered request for [`STUCK_AFTER`] and has never been answered, the
+//! guard opens and closes a connection to its own listener, one per such
+//! connection. Accepting it wakes or starts a pool thread, and that thread
+//! takes the queued task first.
 //!
 //! The guard's cost is one pass over the open descriptors per tick, off the
 //! request path.
@@ -44,6 +45,10 @@ pub const TICK: Duration = Duration::from_millis(100);
 
 /// How long a request may wait unanswered before the guard nudges the pool.
 pub const STUCK_AFTER: Duration = Duration::from_millis(200);
+
+/// Most nudges per tick; bounds the guard's own connections when many
+/// clients stall on purpose (those look the same as stuck ones).
+const MAX_NUDGES: usize = 16;
 
 /// Bytes a client may send without getting an answer.
 pub const MAX_UNANSWERED_BYTES: u64 = 64 * 1024;
@@ -102,7 +107,8 @@ pub fn start(
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
-                if tick(n, listen.port(), &limits, &stats, &mut seen) {
+                // One nudge frees one queued connection.
+                for _ in 0..tick(n, listen.port(), &limits, &stats, &mut seen) {
                     // Connecting is enough: the accept hands a task to the pool.
                     let _ = TcpStream::connect_timeout(&self_addr, TICK);
                     stats.pool_nudges.fetch_add(1, Ordering::Relaxed);
@@ -113,15 +119,15 @@ pub fn start(
         .map(|_| ())
 }
 
-/// One look at the connections; true when a request has waited unanswered
-/// for [`STUCK_AFTER`].
+/// One look at the connections; returns how many never-answered connections
+/// have waited [`STUCK_AFTER`] (at most [`MAX_NUDGES`]).
 fn tick(
     n: u64,
     port: u16,
     limits: &Limits,
     stats: &GuardStats,
     seen: &mut HashMap<u64, Seen>,
-) -> bool {
+) -> usize {
     let now = Instant::now();
     let idle_ms = limits.idle_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
     let mut live: Vec<(u64, libc::tcp_info)> = Vec::new();
@@ -152,12 +158,19 @@ fn tick(
     seen.retain(|inode, _| live.iter().any(|(i, _)| i == inode));
 
     let stuck_ms = STUCK_AFTER.as_millis() as u32;
-    let mut stuck = false;
+    let mut stuck = 0;
     let mut open = live.len();
     for (inode, info) in &live {
         let s = &seen[inode];
-        stuck |= info.tcpi_bytes_received > s.received_at_last_send
-            && info.tcpi_last_data_recv >= stuck_ms;
+        // A pool thread, once it runs a connection, serves it to the end, so
+        // only a connection that was never answered can be waiting in the
+        // pool's queue.
+        if info.tcpi_data_segs_out == 0
+            && info.tcpi_bytes_received > 0
+            && info.tcpi_last_data_recv >= stuck_ms
+        {
+            stuck += 1;
+        }
         if info.tcpi_last_data_sent >= idle_ms {
             close(s.fd, None);
             stats.closed_idle.fetch_add(1, Ordering::Relaxed);
@@ -183,7 +196,7 @@ fn tick(
         }
     }
     stats.open.store(open as u64, Ordering::Relaxed);
-    stuck
+    stuck.min(MAX_NUDGES)
 }
 
 /// Calls `f` with every open descriptor number of this process.
