@@ -1,7 +1,7 @@
 //! The worker pool around tiny_http, and its shutdown.
 //!
 //! tiny_http accepts connections and parses requests on its own threads and
-//! queues them; a fixed pool of workers takes them with `recv()` and runs
+//! queues them; a fixed pool of workers takes them (`recv_timeout`) and runs
 //! [`App::handle`]. Shutdown, in order:
 //!
 //! 1. `stopping` is set, so answers carry `Connection: close`;
