@@ -42,6 +42,13 @@ fn main() -> ExitCode {
         Command::Load(c) => match load(&c) {
             Ok(report) => {
                 print!("{report}");
+                if report.rate() < 0.9 * f64::from(c.rps) {
+                    println!(
+                        "note: below the requested {} req/s; each connection waits for its answer \
+                         (slow /work calls take up to ~1 s), so raise --concurrency (and the server's --workers) for more",
+                        c.rps
+                    );
+                }
                 ExitCode::SUCCESS
             }
             Err(e) => {
