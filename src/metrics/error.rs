@@ -20,8 +20,9 @@ pub enum MetricError {
     EmptyHelp(String),
     /// Histogram buckets that are empty, unsorted, repeated or not finite.
     InvalidBuckets(String),
-    /// A series cap of zero would drop every observation.
-    ZeroSeriesCap(String),
+    /// A series cap of zero would drop every observation; one above
+    /// [`super::MAX_SERIES_CAP`] would reserve an unreasonable table.
+    InvalidSeriesCap(String, usize),
     /// A name (or a histogram's `_bucket`/`_sum`/`_count`) already registered.
     Duplicate(String),
 }
@@ -43,7 +44,11 @@ impl fmt::Display for MetricError {
             MetricError::DuplicateLabelName(n) => write!(f, "label name {n:?} given twice"),
             MetricError::EmptyHelp(n) => write!(f, "metric {n:?} has no help text"),
             MetricError::InvalidBuckets(why) => write!(f, "invalid histogram buckets: {why}"),
-            MetricError::ZeroSeriesCap(n) => write!(f, "metric {n:?} has a series cap of 0"),
+            MetricError::InvalidSeriesCap(n, cap) => write!(
+                f,
+                "metric {n:?}: series cap {cap} is outside 1..={}",
+                super::MAX_SERIES_CAP
+            ),
             MetricError::Duplicate(n) => write!(f, "metric name {n:?} is already registered"),
         }
     }

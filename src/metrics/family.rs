@@ -31,6 +31,9 @@ use crate::encode::{write_family_header, write_label_pairs, MetricType, SeriesWr
 /// The series cap a family gets unless built with [`Family::with_series_cap`].
 pub const DEFAULT_SERIES_CAP: usize = 10_000;
 
+/// The largest series cap accepted (the table is sized at twice the cap).
+pub const MAX_SERIES_CAP: usize = 1 << 24;
+
 struct Series<M> {
     hash: u64,
     values: Box<[Box<str>]>,
@@ -125,8 +128,8 @@ impl<M: Metric> Family<M> {
 
     /// Sets how many label sets this family accepts before dropping new ones.
     pub fn with_series_cap(mut self, cap: usize) -> Result<Self, MetricError> {
-        if cap == 0 {
-            return Err(MetricError::ZeroSeriesCap(self.name.to_string()));
+        if cap == 0 || cap > MAX_SERIES_CAP {
+            return Err(MetricError::InvalidSeriesCap(self.name.to_string(), cap));
         }
         self.set_cap(cap);
         Ok(self)
@@ -434,10 +437,12 @@ mod tests {
         // Existing series keep working at the cap.
         f.get(&["a"]).unwrap().inc();
         assert_eq!(f.get(&["a"]).unwrap().get(), 2);
-        assert!(Family::<Counter>::new("c", "h", &["x"])
-            .unwrap()
-            .with_series_cap(0)
-            .is_err());
+        for bad in [0, MAX_SERIES_CAP + 1, usize::MAX] {
+            assert!(Family::<Counter>::new("c", "h", &["x"])
+                .unwrap()
+                .with_series_cap(bad)
+                .is_err());
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod registry;
 pub use counter::Counter;
 pub use error::MetricError;
 pub(crate) use error::{check_label_name, check_metric_name};
-pub use family::{Family, DEFAULT_SERIES_CAP};
+pub use family::{Family, DEFAULT_SERIES_CAP, MAX_SERIES_CAP};
 pub use gauge::Gauge;
 pub use histogram::{Buckets, Histogram, HistogramSnapshot, DEFAULT_BUCKETS};
 pub use registry::{default_registry, Collected, Collector, Desc, Registry, SERIES_DROPPED};
