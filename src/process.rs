@@ -199,26 +199,36 @@ pub fn soft_limit(limits: &[u8], name: &str) -> Option<f64> {
 }
 
 fn count_open_fds() -> Option<usize> {
+    let mut count = 0;
+    for_each_open_fd(|_| count += 1).then_some(count)
+}
+
+/// Calls `f` with every open descriptor of this process, except the one used
+/// to list them; false when /proc/self/fd cannot be read. Shared with the
+/// connection guard, which looks at the sockets among them.
+pub(crate) fn for_each_open_fd(mut f: impl FnMut(i32)) -> bool {
     // SAFETY: the path is NUL-terminated; the DIR pointer is checked for null,
-    // used only by readdir, and closed once.
+    // used only by dirfd/readdir, and closed once; d_name is NUL-terminated.
     unsafe {
         let dir = libc::opendir(c"/proc/self/fd".as_ptr());
         if dir.is_null() {
-            return None;
+            return false;
         }
-        let mut count = 0usize;
+        let own = libc::dirfd(dir);
         loop {
             let entry = libc::readdir(dir);
             if entry.is_null() {
                 break;
             }
-            if (*entry).d_name[0] != b'.' as libc::c_char {
-                count += 1;
+            let name = std::ffi::CStr::from_ptr((*entry).d_name.as_ptr());
+            if let Some(fd) = name.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
+                if fd != own {
+                    f(fd);
+                }
             }
         }
         libc::closedir(dir);
-        // The descriptor opendir used is listed too; it is closed again now.
-        Some(count.saturating_sub(1))
+        true
     }
 }
 

@@ -40,6 +40,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::process::for_each_open_fd;
+
 /// How often the guard looks at the connections.
 pub const TICK: Duration = Duration::from_millis(100);
 
@@ -131,7 +133,7 @@ fn tick(
     let now = Instant::now();
     let idle_ms = limits.idle_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
     let mut live: Vec<(u64, libc::tcp_info)> = Vec::new();
-    for_each_fd(|fd| {
+    for_each_open_fd(|fd| {
         let Some(inode) = socket_inode(fd) else {
             return;
         };
@@ -197,32 +199,6 @@ fn tick(
     }
     stats.open.store(open as u64, Ordering::Relaxed);
     stuck.min(MAX_NUDGES)
-}
-
-/// Calls `f` with every open descriptor number of this process.
-fn for_each_fd(mut f: impl FnMut(i32)) {
-    // SAFETY: the path is NUL-terminated; the DIR pointer is checked, used
-    // only by readdir and closed once.
-    unsafe {
-        let dir = libc::opendir(c"/proc/self/fd".as_ptr());
-        if dir.is_null() {
-            return;
-        }
-        let own = libc::dirfd(dir);
-        loop {
-            let entry = libc::readdir(dir);
-            if entry.is_null() {
-                break;
-            }
-            let name = std::ffi::CStr::from_ptr((*entry).d_name.as_ptr());
-            if let Some(fd) = name.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
-                if fd != own {
-                    f(fd);
-                }
-            }
-        }
-        libc::closedir(dir);
-    }
 }
 
 fn socket_inode(fd: i32) -> Option<u64> {
