@@ -155,11 +155,6 @@ impl<H> Router<H> {
             None => RouteMatch::MethodNotAllowed(entry.template, &entry.allow),
         }
     }
-
-    /// The templates, in order.
-    pub fn templates(&self) -> impl Iterator<Item = RouteTemplate> + '_ {
-        self.entries.iter().map(|e| e.template)
-    }
 }
 
 #[cfg(test)]

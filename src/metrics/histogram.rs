@@ -274,11 +274,6 @@ impl Histogram {
             count,
         }
     }
-
-    /// The bucket bounds this histogram was built with.
-    pub fn buckets(&self) -> &Buckets {
-        &self.buckets
-    }
 }
 
 impl Metric for Histogram {
