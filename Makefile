@@ -1,7 +1,10 @@
 # tinymon — see README.md.
 #   make run    build and start the service on :8080 (no Docker needed)
-#   make test   every test; installs Debian's prometheus (promtool) when root
+#   make test   every test; as root it installs the Debian packages the tests
+#               use and starts dockerd
 #   make build  static, stripped release binary
+#   make image  tinymon:local, FROM scratch with that binary
+#   make up     the compose stack (SCALE=3 for three replicas); make down, make logs
 #   make bench  criterion benches of the encoder and observe path
 
 CARGO  ?= cargo
@@ -9,20 +12,36 @@ TARGET := x86_64-unknown-linux-gnu
 STATIC := -C target-feature=+crt-static
 BIN    := target/$(TARGET)/release/tinymon
 ARGS   ?=
+# Without a local Rust toolchain, `make build` runs cargo in this image.
+RUST_IMAGE ?= rust:1-bookworm
+# Compose v2 (`docker compose`) where it exists, else Debian's docker-compose 1.x.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+SCALE  ?= 1
 
-.PHONY: run build test deps fuzz fuzz-deps fuzz-smoke bench bench-http image up down logs fmt clippy clean
+.PHONY: run build test deps docker-engine fuzz fuzz-deps fuzz-smoke bench bench-http image env-file up down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
 
 build:
-	RUSTFLAGS="$(STATIC)" $(CARGO) build --release --locked --target $(TARGET)
+	@if command -v $(CARGO) >/dev/null 2>&1; then \
+	  echo "RUSTFLAGS=\"$(STATIC)\" $(CARGO) build --release --locked --target $(TARGET)"; \
+	  RUSTFLAGS="$(STATIC)" $(CARGO) build --release --locked --target $(TARGET); \
+	else \
+	  echo "no $(CARGO) here: building in $(RUST_IMAGE)"; \
+	  docker run --rm -u "$$(id -u):$$(id -g)" -v "$(CURDIR)":/src -w /src \
+	    -e CARGO_HOME=/src/target/cargo-home -e RUSTFLAGS="$(STATIC)" \
+	    $(RUST_IMAGE) cargo build --release --locked --target $(TARGET); \
+	fi
 	@ls -l $(BIN)
 
 # The tests use real tools: promtool and prometheus (Debian package
-# prometheus), docker-compose (to validate docker-compose.yml offline),
-# unshare and chroot (util-linux, coreutils) for the scratch-image test.
-TOOLS    := promtool:prometheus prometheus:prometheus docker-compose:docker-compose unshare:util-linux file:file
+# prometheus), amtool and Alertmanager (prometheus-alertmanager), a Docker
+# engine (docker.io) with docker-compose, and busybox-static for the wget in
+# the locally built Prometheus and Alertmanager images.
+TOOLS    := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager \
+            prometheus-alertmanager:prometheus-alertmanager dockerd:docker.io \
+            docker-compose:docker-compose file:file
 deps:
 	@missing=""; for t in $(TOOLS); do \
 	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; \
@@ -35,6 +54,14 @@ deps:
 	    echo "missing tools; run: sudo apt-get install$$missing (or make test as root)" >&2; exit 1; \
 	  fi; \
 	fi
+	@if ! busybox 2>/dev/null | head -n 1 | grep -q BusyBox || ldd "$$(command -v busybox)" >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; \
+	  else echo "the local test images need a static busybox: sudo apt-get install busybox-static" >&2; exit 1; fi; \
+	fi
+
+# A Docker engine that answers: installs docker.io and starts dockerd as root.
+docker-engine:
+	@tests/stack/ensure-docker.sh
 
 # cargo-fuzz needs the nightly toolchain. `make test` runs each target for
 # FUZZ_SMOKE seconds, `make fuzz` for FUZZ_LONG.
@@ -61,23 +88,33 @@ fuzz: fuzz-deps
 
 # Slow and root-only tests (a real Prometheus, the scratch-image run) are
 # #[ignore]d for plain `cargo test`; here they run too.
-test: deps build
+test: deps docker-engine build
 	$(CARGO) fmt --all -- --check
 	TINYMON_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked --all-targets -- --include-ignored
 	$(CARGO) test --locked --doc
 	$(MAKE) fuzz-smoke
 
-image:
+# The Dockerfile copies the static binary that `make build` leaves in target/.
+image: build
 	docker build -t tinymon:local .
 
-up:
-	docker compose up -d --build
+# Grafana's admin password has no default: the first `make up` writes a
+# random one to .env, which compose reads.
+env-file:
+	@grep -qs '^GRAFANA_ADMIN_PASSWORD=' .env || { \
+	  printf 'GRAFANA_ADMIN_PASSWORD=%s\n' "$$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')" >> .env; \
+	  chmod 600 .env; \
+	  echo "wrote a random Grafana admin password to .env (user admin)"; }
 
-down:
-	docker compose down
+up: image env-file
+	$(COMPOSE) up -d --scale tinymon=$(SCALE)
+	@echo "Grafana http://127.0.0.1:$${GRAFANA_PORT:-3000}  Prometheus http://127.0.0.1:$${PROMETHEUS_PORT:-9090}  Alertmanager http://127.0.0.1:$${ALERTMANAGER_PORT:-9093}"
 
-logs:
-	docker compose logs -f --tail=100
+down: env-file
+	$(COMPOSE) down
+
+logs: env-file
+	$(COMPOSE) logs -f --tail=100
 
 bench:
 	$(CARGO) bench --locked --bench encode --bench observe

@@ -108,6 +108,11 @@ impl Connection {
         })
     }
 
+    /// The address this connection was opened to.
+    pub fn peer(&self) -> &str {
+        &self.host
+    }
+
     /// True once the server said it will close the connection.
     pub fn is_closed(&self) -> bool {
         self.closed

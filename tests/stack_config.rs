@@ -55,15 +55,127 @@ fn every_alert_has_for_severity_and_annotations() {
     }
 }
 
+fn compose_config(password: Option<&str>) -> (bool, String) {
+    let mut cmd = std::process::Command::new("docker-compose");
+    cmd.args(["-f", "docker-compose.yml", "config"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("BIND")
+        .env_remove("GRAFANA_ADMIN_PASSWORD");
+    if let Some(p) = password {
+        cmd.env("GRAFANA_ADMIN_PASSWORD", p);
+    }
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!(
+            "docker-compose is required ({e}); `make test` installs it as root, \
+             or run `apt-get install docker-compose`"
+        )
+    });
+    let mut all = String::from_utf8_lossy(&out.stdout).into_owned();
+    all.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), all)
+}
+
 #[test]
-fn compose_file_is_valid() {
+fn compose_file_is_valid_and_safe_by_default() {
     // Debian's docker-compose validates offline; `make test` installs it.
-    let (ok, out) = run_tool(
-        "docker-compose",
-        &["-f", "docker-compose.yml", "config", "-q"],
-        "`make test` installs it as root, or run `apt-get install docker-compose`",
-    );
+    let (ok, out) = compose_config(Some("not-a-default"));
     assert!(ok, "{out}");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
+    let services = doc["services"].as_mapping().unwrap();
+    let names: Vec<&str> = services.keys().filter_map(|k| k.as_str()).collect();
+    for want in [
+        "tinymon",
+        "traffic",
+        "prometheus",
+        "alertmanager",
+        "grafana",
+    ] {
+        assert!(names.contains(&want), "{want} missing: {names:?}");
+    }
+    for (name, svc) in services {
+        let name = name.as_str().unwrap();
+        // Published ports bind to loopback unless BIND says otherwise.
+        // Compose 1.x prints the short form, v2 the long one.
+        for port in svc["ports"].as_sequence().into_iter().flatten() {
+            let ip = match port.as_str() {
+                Some(short) => short.split(':').next(),
+                None => port["host_ip"].as_str(),
+            };
+            assert_eq!(ip, Some("127.0.0.1"), "{name}: {port:?}");
+        }
+        // No flag that lets an HTTP client reload or stop Prometheus.
+        let command = serde_yaml::to_string(&svc["command"]).unwrap();
+        assert!(!command.contains("enable-lifecycle"), "{name}: {command}");
+        // Every server has a health check (the load generator has no port).
+        let check = &svc["healthcheck"];
+        if name == "traffic" {
+            // Compose 1.x normalises `disable: true` to `test: [NONE]`.
+            let off = check["disable"].as_bool() == Some(true) || check["test"][0] == "NONE";
+            assert!(off, "{check:?}");
+        } else {
+            let test = serde_yaml::to_string(&check["test"]).unwrap();
+            assert!(
+                !test.contains("curl"),
+                "{name}: no curl in its image: {test}"
+            );
+        }
+    }
+    let grafana = serde_yaml::to_string(&services["grafana"]["environment"]).unwrap();
+    assert!(
+        grafana.contains("GF_SECURITY_ADMIN_PASSWORD: not-a-default"),
+        "{grafana}"
+    );
+
+    // Without a password the stack refuses to start, naming the variable.
+    let (ok, out) = compose_config(None);
+    assert!(!ok, "compose accepted a stack without a Grafana password");
+    assert!(out.contains("GRAFANA_ADMIN_PASSWORD"), "{out}");
+    assert!(out.contains("make up"), "{out}");
+}
+
+#[test]
+fn alertmanager_config_is_valid_and_routes_by_severity() {
+    const HINT: &str =
+        "`make test` installs it as root, or run `apt-get install prometheus-alertmanager`";
+    let (ok, out) = run_tool("amtool", &["check-config", "alertmanager.yml"], HINT);
+    assert!(ok, "{out}");
+    let route = |labels: &[&str]| {
+        let mut args = vec!["config", "routes", "test", "--config.file=alertmanager.yml"];
+        args.extend_from_slice(labels);
+        let (ok, out) = run_tool("amtool", &args, HINT);
+        assert!(ok, "{out}");
+        out.lines()
+            .find(|l| !l.starts_with("Warning"))
+            .unwrap_or("")
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(
+        route(&["severity=critical", "alertname=TinymonInstanceDown"]),
+        "oncall"
+    );
+    assert_eq!(
+        route(&["severity=warning", "alertname=TinymonHighErrorRatio"]),
+        "team"
+    );
+    assert_eq!(route(&["alertname=Other"]), "team");
+    // Every alert in alerts.yml has a severity that a route names.
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/alerts.yml")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    for rule in doc["groups"][0]["rules"].as_sequence().unwrap() {
+        let severity = rule["labels"]["severity"].as_str().unwrap();
+        let want = if severity == "critical" {
+            "oncall"
+        } else {
+            "team"
+        };
+        let alert = format!("alertname={}", rule["alert"].as_str().unwrap());
+        assert_eq!(
+            route(&[&format!("severity={severity}"), &alert]),
+            want,
+            "{alert}"
+        );
+    }
 }
 
 #[test]

@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod docker;
+pub mod prom;
+
 use tinymon::client::{self, Connection, Response};
 
 pub struct Tinymon {

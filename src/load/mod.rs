@@ -1,6 +1,8 @@
 //! `tinymon load`: a bounded traffic generator with a realistic mix.
 //!
-//! Each of `concurrency` threads keeps one keep-alive connection and sends on
+//! Each of `concurrency` threads keeps a keep-alive connection to every
+//! address the target resolves to, takes them in turn (see [`targets`]), and
+//! sends on
 //! a fixed schedule, so together they offer `rps` requests per second (they
 //! do not speed up to catch up after a stall, so the server is never
 //! flooded). The mix exercises every panel of the dashboard: mostly `/hello`,
@@ -10,13 +12,14 @@
 //! every minute when running until stopped) it prints the achieved rate and
 //! latency percentiles.
 
+mod targets;
+
 use std::fmt;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::{Connection, Url};
+use crate::client::Url;
 use crate::config::LoadConfig;
 use crate::http::work::Rng;
 
@@ -237,10 +240,9 @@ fn drive(
     let mut window = Report::default();
     let mut window_start = Instant::now();
     let mut rng = Rng::seeded(Rng::from_entropy().next_u64() ^ seed.wrapping_mul(0x9e37_79b9));
-    let mut conn: Option<Connection> = None;
+    let mut targets = targets::Targets::new(url, seed as usize, Duration::from_secs(5));
     let mut path = String::new();
     let mut next = first;
-    let timeout = Duration::from_secs(5);
     loop {
         let now = Instant::now();
         if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| now >= d) {
@@ -253,13 +255,7 @@ fn drive(
         // Do not burst to catch up after a stall: skip missed slots.
         next = next.max(now - interval) + interval;
         let method = pick_request(&mut rng, &mut path);
-        if conn.as_ref().is_none_or(|c| c.is_closed()) {
-            conn = url
-                .socket_addr()
-                .and_then(|a: SocketAddr| Connection::open(a, timeout))
-                .ok();
-        }
-        let Some(c) = conn.as_mut() else {
+        let Some(c) = targets.next() else {
             window.failures += 1;
             continue;
         };
@@ -271,7 +267,7 @@ fn drive(
             }
             Err(_) => {
                 window.failures += 1;
-                conn = None;
+                targets.drop_current();
             }
         }
         if deadline.is_none() && seed == 0 && window_start.elapsed() >= Duration::from_secs(60) {
