@@ -194,23 +194,22 @@ fn idle_stalled_and_trickling_connections_are_timed_out() {
 }
 
 #[test]
-fn the_connection_limit_sheds_with_503() {
+fn the_connection_limit_closes_silent_connections_and_answers_503() {
     let t = Tinymon::start(&["--max-connections", "20"]);
     let mut held: Vec<TcpStream> = (0..40)
         .map(|_| TcpStream::connect(t.addr).unwrap())
         .collect();
     // A few guard ticks.
     std::thread::sleep(Duration::from_millis(600));
+    // The guard writes nothing into tiny_http's sockets: connections over
+    // the limit that sent nothing are closed without a word.
     let mut shed = 0;
     for s in &mut held {
         s.set_nonblocking(true).unwrap();
         let mut buf = [0u8; 256];
         match s.read(&mut buf) {
-            Ok(n) => {
-                let text = String::from_utf8_lossy(&buf[..n]);
-                assert!(text.starts_with("HTTP/1.1 503"), "{text:?}");
-                shed += 1;
-            }
+            Ok(0) => shed += 1,
+            Ok(n) => panic!("the guard wrote {:?}", String::from_utf8_lossy(&buf[..n])),
             Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock),
         }
     }
@@ -218,11 +217,33 @@ fn the_connection_limit_sheds_with_503() {
         (20..=21).contains(&shed),
         "{shed} of 40 shed with a limit of 20"
     );
+    let text = t.scrape();
+    assert!(sample(&text, "tinymon_connections_closed_total{reason=\"shed\"}").unwrap() >= 20.0);
+
+    // Connections that do send a request while the server is over the
+    // limit get a 503 from the app, with Connection: close.
+    let busy: Vec<TcpStream> = (0..30)
+        .map(|_| {
+            let mut s = TcpStream::connect(t.addr).unwrap();
+            s.write_all(b"GET /work?delay_ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    let mut s = TcpStream::connect(t.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+    assert!(answer.contains("\r\nConnection: close\r\n"), "{answer:?}");
+    drop(busy);
     drop(held);
     std::thread::sleep(Duration::from_millis(300));
     assert!(healthz_latency(&t) < Duration::from_secs(1));
-    let text = t.scrape();
-    assert!(sample(&text, "tinymon_connections_closed_total{reason=\"shed\"}").unwrap() >= 20.0);
 }
 
 #[test]

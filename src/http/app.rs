@@ -1,22 +1,29 @@
 //! The routes of the service and the middleware around them.
 //!
-//! [`App::handle`] is the whole life of a request: match the route, count it
-//! as started, run the handler (a panic becomes a 500), record status and
-//! duration, respond. The labels come from fixed sets (see
+//! [`App::handle`] is the whole life of a request: check its framing (see
+//! [`super::framing`]), match the route, count it as started, consume any
+//! body, run the handler (a panic becomes a 500), record status and
+//! duration, respond (see [`super::respond`]), and close the connection when
+//! the answer said so. The labels come from fixed sets (see
 //! [`super::labels`]), so the lookups find existing series without
 //! allocating once traffic has warmed up.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use tiny_http::{Header, Method, Request, Response, StatusCode};
+use tiny_http::{HTTPVersion, Method, Request};
 
+use super::closing::Closing;
+use super::framing::{self, Body as RequestBody, Verdict, MAX_BODY_BYTES};
 use super::guard::{GuardCollector, GuardStats};
 use super::labels::{method_label, status_label, UNMATCHED};
 use super::reply::{Body, Reply};
+use super::respond::{write_answer, Answer, DateCache, Persistence};
 use super::router::{RouteMatch, Router};
 use super::service_metrics::ServiceMetrics;
+use super::socket::ConnSocket;
 use super::work::{self, Rng};
 use crate::encode::{TextEncoder, CONTENT_TYPE};
 use crate::metrics::{MetricError, Registry};
@@ -29,6 +36,9 @@ pub struct WorkerState {
     /// Reused by every scrape this worker serves.
     pub encoder: TextEncoder,
     pub rng: Rng,
+    /// Scratch space for response heads.
+    head: Vec<u8>,
+    date: DateCache,
 }
 
 impl Default for WorkerState {
@@ -36,8 +46,20 @@ impl Default for WorkerState {
         WorkerState {
             encoder: TextEncoder::new(),
             rng: Rng::from_entropy(),
+            head: Vec::with_capacity(256),
+            date: DateCache::default(),
         }
     }
+}
+
+/// What the server tells [`App::handle`] about the connection side.
+pub struct Connections<'a> {
+    /// Connections being closed; see [`super::closing`].
+    pub(crate) closing: &'a Closing,
+    /// Set once shutdown begins: from then on every answer closes its
+    /// connection. Read when the answer is sent, so a request that arrived
+    /// before the signal is answered with a close too.
+    pub(crate) stopping: &'a AtomicBool,
 }
 
 /// Longest request target (path and query) served; longer gets 414.
@@ -95,10 +117,19 @@ impl App {
     }
 
     /// Serves one request, recording it as the Go original's middleware did.
-    pub fn handle(&self, request: Request, state: &mut WorkerState, closing: bool) {
+    pub fn handle(&self, mut request: Request, state: &mut WorkerState, conns: &Connections<'_>) {
+        let peer = request.remote_addr().copied();
+        if peer.is_some_and(|p| conns.closing.is_doomed(p)) {
+            // Bytes that followed a rejected request on a connection being
+            // closed: neither served nor answered.
+            drop(request.into_writer());
+            return;
+        }
         let started = Instant::now();
+        let (verdict, wants) = framing::check(&request);
         let method = method_label(request.method());
-        let path = request.url().split('?').next().unwrap_or("");
+        let target = framing::origin_form(request.url());
+        let path = target.split('?').next().unwrap_or("");
         let found = self.router.find(request.method(), path);
         let template = match &found {
             RouteMatch::Found(t, _) | RouteMatch::MethodNotAllowed(t, _) => t.as_str(),
@@ -106,78 +137,155 @@ impl App {
         };
         self.metrics.request_started(method, template);
 
-        let header_bytes: usize = request
-            .headers()
-            .iter()
-            .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len())
-            .sum();
-        let reply = if request.url().len() > MAX_TARGET_BYTES {
-            Reply::text(414, "request target too long\n")
-        } else if header_bytes > MAX_HEADER_BYTES {
-            Reply::text(431, "request headers too large\n")
-        } else {
-            match found {
-                RouteMatch::Found(_, handler) => {
-                    catch_unwind(AssertUnwindSafe(|| handler(self, &request, state)))
-                        .unwrap_or_else(|_| {
-                            if let Some(c) = self.metrics.handler_panics.get(&[]) {
-                                c.inc();
-                            }
-                            Reply::text(500, "internal server error\n")
-                        })
-                }
-                RouteMatch::MethodNotAllowed(_, allow) => Reply {
-                    header: Some(("Allow", allow)),
-                    ..Reply::text(405, "method not allowed\n")
-                },
-                RouteMatch::NotFound => Reply::text(404, "not found\n"),
+        let mut close = false;
+        let verdict = match verdict {
+            Verdict::Ok { body } => consume_body(&mut request, body),
+            rejected => rejected,
+        };
+        let reply = match verdict {
+            Verdict::Reject(status, message) => {
+                close = true;
+                Reply::text(status, message)
             }
+            Verdict::Ok { .. } => self.answer_route(found, &request, state),
         };
 
         let status = status_label(reply.status);
         self.metrics
             .request_finished(method, template, status, started.elapsed());
-        send(request, &reply, state, closing);
+        // Relaxed: a hint; the shutdown's own ordering comes from the queue.
+        close |= conns.stopping.load(Ordering::Relaxed);
+        // 503 means over the connection limit: ask the client to go. (The
+        // guard closes silent connections; this one has a request in flight.)
+        let persistence = if close || wants.close || reply.status == 503 {
+            Persistence::Close
+        } else if *request.http_version() == HTTPVersion(1, 0) {
+            if wants.keep_alive {
+                Persistence::AnnounceKeepAlive
+            } else {
+                Persistence::Close
+            }
+        } else {
+            Persistence::KeepAlive
+        };
+        // Doomed before the request lets go of its body reader, so whatever
+        // tiny_http parses next from this connection is dropped unserved.
+        let socket = if close {
+            peer.and_then(|p| conns.closing.doom(p))
+        } else {
+            None
+        };
+        if let Some(socket) = &socket {
+            // tiny_http drains an unread Content-Length body when the
+            // request lets go of it; with reading shut down, that ends at
+            // once instead of waiting for bytes we are refusing anyway.
+            socket.shutdown_read();
+        }
+        send(request, &reply, state, persistence, socket.as_ref());
+    }
+
+    fn answer_route<'a>(
+        &'a self,
+        found: RouteMatch<'a, Handler>,
+        request: &Request,
+        state: &mut WorkerState,
+    ) -> Reply<'a> {
+        let header_bytes: usize = request
+            .headers()
+            .iter()
+            .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len())
+            .sum();
+        if request.url().len() > MAX_TARGET_BYTES {
+            return Reply::text(414, "request target too long\n");
+        }
+        if header_bytes > MAX_HEADER_BYTES {
+            return Reply::text(431, "request headers too large\n");
+        }
+        if self.guard_stats.over_limit.load(Ordering::Relaxed) {
+            return Reply::text(503, "too many connections, try again later\n");
+        }
+        match found {
+            RouteMatch::Found(_, handler) => {
+                catch_unwind(AssertUnwindSafe(|| handler(self, request, state))).unwrap_or_else(
+                    |_| {
+                        if let Some(c) = self.metrics.handler_panics.get(&[]) {
+                            c.inc();
+                        }
+                        Reply::text(500, "internal server error\n")
+                    },
+                )
+            }
+            RouteMatch::MethodNotAllowed(_, allow) => Reply {
+                header: Some(("Allow", allow)),
+                ..Reply::text(405, "method not allowed\n")
+            },
+            RouteMatch::NotFound => Reply::text(404, "not found\n"),
+        }
     }
 }
 
-fn send(request: Request, reply: &Reply<'_>, state: &WorkerState, closing: bool) {
+/// Reads and discards the body, so that tiny_http finds the next request
+/// where it starts; at most [`MAX_BODY_BYTES`].
+fn consume_body(request: &mut Request, body: RequestBody) -> Verdict {
+    if body == RequestBody::None {
+        return Verdict::Ok { body };
+    }
+    let mut buf = [0u8; 4096];
+    let mut total = 0u64;
+    let reader = request.as_reader();
+    loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                total += n as u64;
+                if total > MAX_BODY_BYTES {
+                    return Verdict::Reject(413, "request body too large\n");
+                }
+            }
+            Err(_) => return Verdict::Reject(400, "malformed or truncated request body\n"),
+        }
+    }
+    match body {
+        RequestBody::Length(n) if total != n => {
+            Verdict::Reject(400, "request body shorter than its Content-Length\n")
+        }
+        _ => Verdict::Ok { body },
+    }
+}
+
+/// Writes the answer on the request's connection. With `closing`, the
+/// connection is shut down after the answer is flushed and before the
+/// writer is released: tiny_http hands the connection's next writer (for
+/// whatever it parses next, or its own error answers) only once this one is
+/// dropped, so nothing can follow our answer onto the wire.
+fn send(
+    request: Request,
+    reply: &Reply<'_>,
+    state: &mut WorkerState,
+    persistence: Persistence,
+    closing: Option<&ConnSocket>,
+) {
+    let head_only = *request.method() == Method::Head;
     let body: &[u8] = match &reply.body {
         Body::Static(s) => s.as_bytes(),
         Body::Text(s) => s.as_bytes(),
         Body::Encoded => state.encoder.as_bytes(),
     };
-    let mut headers = Vec::with_capacity(3);
-    headers.push(header("Content-Type", reply.content_type));
-    if let Some((name, value)) = reply.header {
-        headers.push(header(name, value));
-    }
-    if closing {
-        headers.push(connection_close());
-    }
-    let response = Response::new(
-        StatusCode(reply.status),
-        headers,
+    let answer = Answer {
+        status: reply.status,
+        content_type: reply.content_type,
+        extra: reply.header,
         body,
-        Some(body.len()),
-        None,
-    )
-    // Always send Content-Length, never chunked: simpler for clients.
-    .with_chunked_threshold(usize::MAX);
+        head_only,
+        persistence,
+    };
+    let mut writer = request.into_writer();
     // A client that went away is not an error worth reporting.
-    let _ = request.respond(response);
-}
-
-/// `Connection: close`, for answers sent while shutting down, so keep-alive
-/// clients stop sending on this connection. tiny_http drops a header named
-/// `Connection` that a handler sets, so this one rides on the value of
-/// another header; both lines reach the client as two well-formed headers.
-fn connection_close() -> Header {
-    header("Cache-Control", "no-store\r\nConnection: close")
-}
-
-fn header(name: &str, value: &str) -> Header {
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("header text is ASCII")
+    let _ = write_answer(&mut writer, &mut state.head, &mut state.date, &answer);
+    if let Some(socket) = closing {
+        socket.shutdown();
+    }
+    drop(writer);
 }
 
 fn metrics<'a>(app: &'a App, request: &Request, state: &mut WorkerState) -> Reply<'a> {
@@ -251,10 +359,25 @@ fn work<'a>(app: &'a App, request: &Request, state: &mut WorkerState) -> Reply<'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tiny_http::TestRequest;
+    use tiny_http::{Header, TestRequest};
 
     fn app() -> App {
         App::new(Box::leak(Box::new(Registry::new()))).unwrap()
+    }
+
+    fn get(path: &str) -> TestRequest {
+        TestRequest::new()
+            .with_path(path)
+            .with_header(Header::from_bytes("Host", "x").unwrap())
+    }
+
+    static RUNNING: AtomicBool = AtomicBool::new(false);
+
+    fn serving(closing: &Closing) -> Connections<'_> {
+        Connections {
+            closing,
+            stopping: &RUNNING,
+        }
     }
 
     fn boom<'a>(_: &'a App, _: &Request, _: &mut WorkerState) -> Reply<'a> {
@@ -265,18 +388,11 @@ mod tests {
     fn a_panicking_handler_answers_500_and_is_counted() {
         let app = app().route(Method::Get, "/boom", boom).unwrap();
         let mut state = WorkerState::default();
+        let closing = Closing::new(0);
         for _ in 0..3 {
-            app.handle(
-                TestRequest::new().with_path("/boom").into(),
-                &mut state,
-                false,
-            );
+            app.handle(get("/boom").into(), &mut state, &serving(&closing));
         }
-        app.handle(
-            TestRequest::new().with_path("/hello").into(),
-            &mut state,
-            false,
-        );
+        app.handle(get("/hello").into(), &mut state, &serving(&closing));
         let labels = ["http", "GET", "/boom", "500"];
         assert_eq!(app.metrics.requests_status.get(&labels).unwrap().get(), 3.0);
         assert_eq!(app.metrics.handler_panics.get(&[]).unwrap().get(), 3);
@@ -289,16 +405,18 @@ mod tests {
     fn oversized_targets_and_headers_are_refused() {
         let app = app();
         let mut state = WorkerState::default();
+        let closing = Closing::new(0);
         let long = format!("/hello?{}", "a".repeat(MAX_TARGET_BYTES));
-        app.handle(
-            TestRequest::new().with_path(&long).into(),
-            &mut state,
-            false,
-        );
-        let big = TestRequest::new()
-            .with_path("/hello")
+        app.handle(get(&long).into(), &mut state, &serving(&closing));
+        let big = get("/hello")
             .with_header(Header::from_bytes("X-Big", "b".repeat(MAX_HEADER_BYTES)).unwrap());
-        app.handle(big.into(), &mut state, false);
+        app.handle(big.into(), &mut state, &serving(&closing));
+        // Without Host, an HTTP/1.1 request is refused before routing.
+        app.handle(
+            TestRequest::new().with_path("/hello").into(),
+            &mut state,
+            &serving(&closing),
+        );
         let status = |s: &str| {
             app.metrics
                 .requests_status
@@ -308,6 +426,7 @@ mod tests {
         };
         assert_eq!(status("414"), 1.0);
         assert_eq!(status("431"), 1.0);
+        assert_eq!(status("400"), 1.0);
     }
 
     #[test]

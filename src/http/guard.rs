@@ -5,11 +5,15 @@
 //! reading, with no timeout and no bound on a request head. Its accept loop
 //! and connection threads are out of our reach, but the sockets are in our
 //! process. So a guard thread looks at them every [`TICK`]: it lists
-//! /proc/self/fd, keeps the TCP sockets whose local port is the listener's
-//! and that have a peer, reads each one's `TCP_INFO`, and shuts down the
-//! sockets that break a rule. Shutting a socket down wakes tiny_http's
-//! blocked read or write with end-of-file or an error, and tiny_http then
-//! closes the socket and ends the thread. The rules:
+//! /proc/self/fd and inspects each accepted connection of our listener
+//! through a duplicate of its descriptor (see [`super::socket`]: the
+//! duplicate pins the socket, so the guard never acts on a number that was
+//! meanwhile closed and reused). It shuts down the sockets that break a
+//! rule. Shutting a socket down wakes tiny_http's blocked read with
+//! end-of-file, and tiny_http then closes the socket and ends the thread.
+//! The guard never writes to a socket: tiny_http may be writing an answer
+//! on it at that very moment, and bytes of ours could land in the middle.
+//! The rules ([`judge`] and [`pick_shed`], unit-tested below):
 //!
 //! - **idle**: the server has sent nothing for `idle_timeout`. This covers an
 //!   idle keep-alive connection, a client that stalls mid-request, one that
@@ -20,7 +24,17 @@
 //!   the server last sent anything. tiny_http buffers a request head without
 //!   limit, so this bounds its memory per connection.
 //! - **limit**: beyond `max_connections`, the newest connections that have
-//!   not been answered yet get a `503` and are closed.
+//!   sent nothing at all are closed. A connection that has sent bytes may
+//!   have a request with tiny_http, so the guard leaves it alone; instead
+//!   [`GuardStats::over_limit`] tells the app, which answers requests with
+//!   `503` and closes their connections while the limit is exceeded.
+//!
+//! Races that remain, stated plainly: a reading is up to one tick old when
+//! the guard acts. A connection judged idle may have received a request in
+//! between; the shutdown then ends it unanswered (the client sees the
+//! connection close, never a corrupted answer). The shed rule re-reads
+//! `TCP_INFO` through the same duplicate just before acting, which narrows
+//! that window to microseconds for the connections it closes.
 //!
 //! The guard also works around a lost wake-up in tiny_http's thread pool:
 //! when two connections arrive while one pool thread is idle, the second
@@ -31,8 +45,9 @@
 //! connection. Accepting it wakes or starts a pool thread, and that thread
 //! takes the queued task first.
 //!
-//! The guard's cost is one pass over the open descriptors per tick, off the
-//! request path.
+//! The guard's cost is one or two passes over the open descriptors per
+//! tick, off the request path. It holds one duplicate at a time, so it never
+//! needs more than one spare descriptor.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
@@ -40,7 +55,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::process::for_each_open_fd;
+use super::closing::Closing;
+use super::socket::for_each_connection;
 
 /// How often the guard looks at the connections.
 pub const TICK: Duration = Duration::from_millis(100);
@@ -55,13 +71,6 @@ const MAX_NUDGES: usize = 16;
 /// Bytes a client may send without getting an answer.
 pub const MAX_UNANSWERED_BYTES: u64 = 64 * 1024;
 
-/// `TCP_ESTABLISHED` from the kernel's tcp_states.h (not exported by libc).
-const TCP_ESTABLISHED: u8 = 1;
-
-const SHED_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-Content-Type: text/plain; charset=utf-8\r\nContent-Length: 38\r\nConnection: close\r\n\r\n\
-too many connections, try again later\n";
-
 /// Limits the guard enforces.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -69,48 +78,123 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
-/// What the guard has done, for metrics.
+/// What the guard has done, for metrics. Every field is a statistic or a
+/// hint written by the guard thread alone, so Relaxed is enough throughout.
 #[derive(Debug, Default)]
 pub struct GuardStats {
-    /// Open connections at the last tick. Relaxed: a statistic.
+    /// Open connections at the last tick.
     pub open: AtomicU64,
+    /// More connections than the limit at the last tick.
+    pub over_limit: AtomicBool,
     pub closed_idle: AtomicU64,
     pub closed_oversized: AtomicU64,
     pub shed: AtomicU64,
     /// Times the guard woke tiny_http's pool for a waiting connection.
     pub pool_nudges: AtomicU64,
+    /// Workers replaced after dying of a panic (written by the server, not
+    /// the guard; exported with the other server statistics).
+    pub worker_restarts: AtomicU64,
 }
 
-/// One server-side TCP connection as the guard sees it.
-struct Seen {
-    /// tiny_http holds two descriptors per connection (it clones the stream
-    /// into a read and a write half); one is enough to act on.
-    fd: i32,
-    /// The tick that last saw it, so the second descriptor is skipped.
+/// What the guard remembers of a connection between ticks, by inode.
+struct Remembered {
     tick: u64,
     first_seen: Instant,
     /// Bytes received when the server was last seen sending.
     received_at_last_send: u64,
 }
 
+/// One connection's `TCP_INFO`, reduced to what the rules need.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Observed {
+    pub bytes_received: u64,
+    /// Data segments the server has sent; 0 means never answered.
+    pub segs_out: u32,
+    pub since_sent_ms: u32,
+    pub since_recv_ms: u32,
+    /// Bytes received when the server was last seen sending.
+    pub received_at_last_send: u64,
+}
+
+impl Observed {
+    fn from_info(info: &libc::tcp_info, received_at_last_send: u64) -> Self {
+        Observed {
+            bytes_received: info.tcpi_bytes_received,
+            segs_out: info.tcpi_data_segs_out,
+            since_sent_ms: info.tcpi_last_data_sent,
+            since_recv_ms: info.tcpi_last_data_recv,
+            received_at_last_send,
+        }
+    }
+}
+
+/// The guard's decision for one connection.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Verdict {
+    Keep,
+    Idle,
+    Oversized,
+}
+
+/// The idle and size rules.
+pub(crate) fn judge(o: &Observed, idle_timeout: Duration) -> Verdict {
+    let idle_ms = idle_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
+    if o.since_sent_ms >= idle_ms {
+        Verdict::Idle
+    } else if o.bytes_received.saturating_sub(o.received_at_last_send) > MAX_UNANSWERED_BYTES {
+        Verdict::Oversized
+    } else {
+        Verdict::Keep
+    }
+}
+
+/// A connection that may be waiting in tiny_http's pool queue: it sent a
+/// request [`STUCK_AFTER`] ago and was never answered. (A pool thread, once
+/// it runs a connection, serves it to the end, so only a connection that was
+/// never answered can be queued.)
+pub(crate) fn is_stuck(o: &Observed) -> bool {
+    o.segs_out == 0 && o.bytes_received > 0 && o.since_recv_ms >= STUCK_AFTER.as_millis() as u32
+}
+
+/// The limit rule: given the open connections as (inode, first seen, silent
+/// = has sent nothing), the inodes to close so that at most `max` stay,
+/// newest first, silent ones only.
+pub(crate) fn pick_shed(live: &[(u64, Instant, bool)], max: usize) -> Vec<u64> {
+    if live.len() <= max {
+        return Vec::new();
+    }
+    let mut silent: Vec<(Instant, u64)> = live
+        .iter()
+        .filter(|(_, _, silent)| *silent)
+        .map(|&(inode, first, _)| (first, inode))
+        .collect();
+    silent.sort_by_key(|&(first, _)| std::cmp::Reverse(first));
+    silent
+        .into_iter()
+        .take(live.len() - max)
+        .map(|(_, inode)| inode)
+        .collect()
+}
+
 /// Starts the guard thread for the listener on `listen` (reached at
 /// `self_addr` for the pool nudge); it stops when `stop` is set.
-pub fn start(
+pub(crate) fn start(
     listen: SocketAddr,
     self_addr: SocketAddr,
     limits: Limits,
     stats: Arc<GuardStats>,
+    closing: Arc<Closing>,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("conn-guard".into())
         .spawn(move || {
-            let mut seen: HashMap<u64, Seen> = HashMap::new();
+            let mut seen: HashMap<u64, Remembered> = HashMap::new();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 // One nudge frees one queued connection.
-                for _ in 0..tick(n, listen.port(), &limits, &stats, &mut seen) {
+                for _ in 0..tick(n, listen.port(), &limits, &stats, &closing, &mut seen) {
                     // Connecting is enough: the accept hands a task to the pool.
                     let _ = TcpStream::connect_timeout(&self_addr, TICK);
                     stats.pool_nudges.fetch_add(1, Ordering::Relaxed);
@@ -128,26 +212,21 @@ fn tick(
     port: u16,
     limits: &Limits,
     stats: &GuardStats,
-    seen: &mut HashMap<u64, Seen>,
+    closing: &Closing,
+    seen: &mut HashMap<u64, Remembered>,
 ) -> usize {
     let now = Instant::now();
-    let idle_ms = limits.idle_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
-    let mut live: Vec<(u64, libc::tcp_info)> = Vec::new();
-    for_each_open_fd(|fd| {
-        let Some(inode) = socket_inode(fd) else {
-            return;
-        };
-        if seen.get(&inode).is_some_and(|s| s.tick == n) || !is_server_connection(fd, port) {
-            return;
-        }
-        let Some(info) = tcp_info(fd) else { return };
-        let entry = seen.entry(inode).or_insert(Seen {
-            fd,
+    let mut live: Vec<(u64, Instant, bool)> = Vec::new();
+    let mut open_inodes: Vec<u64> = Vec::new();
+    let mut stuck = 0;
+    for_each_connection(port, |sock| {
+        open_inodes.push(sock.inode);
+        let Some(info) = sock.tcp_info() else { return };
+        let entry = seen.entry(sock.inode).or_insert(Remembered {
             tick: n,
             first_seen: now,
             received_at_last_send: 0,
         });
-        entry.fd = fd;
         entry.tick = n;
         // Sent within the last tick: whatever came before was answered.
         if info.tcpi_data_segs_out > 0
@@ -155,121 +234,46 @@ fn tick(
         {
             entry.received_at_last_send = info.tcpi_bytes_received;
         }
-        live.push((inode, info));
-    });
-    seen.retain(|inode, _| live.iter().any(|(i, _)| i == inode));
-
-    let stuck_ms = STUCK_AFTER.as_millis() as u32;
-    let mut stuck = 0;
-    let mut open = live.len();
-    for (inode, info) in &live {
-        let s = &seen[inode];
-        // A pool thread, once it runs a connection, serves it to the end, so
-        // only a connection that was never answered can be waiting in the
-        // pool's queue.
-        if info.tcpi_data_segs_out == 0
-            && info.tcpi_bytes_received > 0
-            && info.tcpi_last_data_recv >= stuck_ms
-        {
+        let observed = Observed::from_info(&info, entry.received_at_last_send);
+        if is_stuck(&observed) {
             stuck += 1;
         }
-        if info.tcpi_last_data_sent >= idle_ms {
-            close(s.fd, None);
-            stats.closed_idle.fetch_add(1, Ordering::Relaxed);
-            open -= 1;
-        } else if info.tcpi_bytes_received - s.received_at_last_send > MAX_UNANSWERED_BYTES {
-            close(s.fd, None);
-            stats.closed_oversized.fetch_add(1, Ordering::Relaxed);
-            open -= 1;
+        match judge(&observed, limits.idle_timeout) {
+            Verdict::Idle => {
+                sock.shutdown();
+                stats.closed_idle.fetch_add(1, Ordering::Relaxed);
+            }
+            Verdict::Oversized => {
+                sock.shutdown();
+                stats.closed_oversized.fetch_add(1, Ordering::Relaxed);
+            }
+            Verdict::Keep => {
+                live.push((sock.inode, entry.first_seen, observed.bytes_received == 0))
+            }
         }
-    }
-    if open > limits.max_connections {
-        // Shed the newest connections that have not been answered yet.
-        let mut fresh: Vec<(Instant, i32)> = live
-            .iter()
-            .filter(|(_, info)| info.tcpi_data_segs_out == 0 && info.tcpi_last_data_sent < idle_ms)
-            .map(|(inode, _)| (seen[inode].first_seen, seen[inode].fd))
-            .collect();
-        fresh.sort_by_key(|&(first_seen, _)| std::cmp::Reverse(first_seen));
-        for (_, fd) in fresh.into_iter().take(open - limits.max_connections) {
-            close(fd, Some(SHED_RESPONSE));
-            stats.shed.fetch_add(1, Ordering::Relaxed);
-            open -= 1;
-        }
+    });
+    seen.retain(|_, r| r.tick == n);
+    closing.prune(&open_inodes);
+
+    let mut open = live.len();
+    let shed = pick_shed(&live, limits.max_connections);
+    if !shed.is_empty() {
+        for_each_connection(port, |sock| {
+            // Still silent when we act, through the same duplicate.
+            if shed.contains(&sock.inode)
+                && sock.tcp_info().is_some_and(|i| i.tcpi_bytes_received == 0)
+            {
+                sock.shutdown();
+                stats.shed.fetch_add(1, Ordering::Relaxed);
+                open -= 1;
+            }
+        });
     }
     stats.open.store(open as u64, Ordering::Relaxed);
+    stats
+        .over_limit
+        .store(open > limits.max_connections, Ordering::Relaxed);
     stuck.min(MAX_NUDGES)
-}
-
-fn socket_inode(fd: i32) -> Option<u64> {
-    // SAFETY: fstat writes into a zeroed local stat buffer.
-    unsafe {
-        let mut st: libc::stat = std::mem::zeroed();
-        (libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFSOCK)
-            .then_some(st.st_ino)
-    }
-}
-
-/// A connected TCP socket whose local port is `port` (so not the listener,
-/// which has no peer, and not a client socket of this process).
-fn is_server_connection(fd: i32, port: u16) -> bool {
-    // SAFETY: the address buffers are zeroed locals with their true length.
-    unsafe {
-        let mut addr: libc::sockaddr_storage = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        if libc::getsockname(fd, &mut addr as *mut _ as *mut libc::sockaddr, &mut len) != 0 {
-            return false;
-        }
-        let local_port = match i32::from(addr.ss_family) {
-            libc::AF_INET => {
-                u16::from_be((*(&addr as *const _ as *const libc::sockaddr_in)).sin_port)
-            }
-            libc::AF_INET6 => {
-                u16::from_be((*(&addr as *const _ as *const libc::sockaddr_in6)).sin6_port)
-            }
-            _ => return false,
-        };
-        if local_port != port {
-            return false;
-        }
-        let mut peer: libc::sockaddr_storage = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        libc::getpeername(fd, &mut peer as *mut _ as *mut libc::sockaddr, &mut len) == 0
-    }
-}
-
-fn tcp_info(fd: i32) -> Option<libc::tcp_info> {
-    // SAFETY: the kernel writes at most `len` bytes into the zeroed struct.
-    unsafe {
-        let mut info: libc::tcp_info = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-        let rc = libc::getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            &mut info as *mut _ as *mut libc::c_void,
-            &mut len,
-        );
-        (rc == 0 && info.tcpi_state == TCP_ESTABLISHED).then_some(info)
-    }
-}
-
-/// Optionally writes `last_words` (never blocking), then shuts the socket
-/// down both ways; tiny_http's thread sees end-of-file and closes it.
-fn close(fd: i32, last_words: Option<&[u8]>) {
-    // SAFETY: plain socket calls on a descriptor that was a live socket a
-    // moment ago; at worst they fail with EBADF or ENOTSOCK.
-    unsafe {
-        if let Some(bytes) = last_words {
-            libc::send(
-                fd,
-                bytes.as_ptr() as *const libc::c_void,
-                bytes.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            );
-        }
-        libc::shutdown(fd, libc::SHUT_RDWR);
-    }
 }
 
 /// Raises the soft limit on open files to the hard limit, so the connection
@@ -299,10 +303,10 @@ pub fn raise_fd_limit() -> u64 {
 /// tinymon_connections_closed_total{reason} and tinymon_pool_nudges_total.
 pub struct GuardCollector(pub Arc<GuardStats>);
 
-const GUARD_DESCS: [crate::metrics::Desc; 3] = [
+const GUARD_DESCS: [crate::metrics::Desc; 4] = [
     crate::metrics::Desc {
         name: "tinymon_connections_closed_total",
-        help: "Connections the server closed on its own, by reason: idle (nothing sent for the idle timeout), oversized (request too large), shed (over the connection limit).",
+        help: "Connections the server closed on its own, by reason: idle (nothing sent for the idle timeout), oversized (request too large), shed (over the connection limit, closed before sending anything).",
         kind: crate::encode::MetricType::Counter,
     },
     crate::metrics::Desc {
@@ -313,6 +317,11 @@ const GUARD_DESCS: [crate::metrics::Desc; 3] = [
     crate::metrics::Desc {
         name: "tinymon_pool_nudges_total",
         help: "Times the connection guard woke tiny_http's thread pool for a request left waiting.",
+        kind: crate::encode::MetricType::Counter,
+    },
+    crate::metrics::Desc {
+        name: "tinymon_worker_restarts_total",
+        help: "Worker threads replaced after a panic escaped the request handler.",
         kind: crate::encode::MetricType::Counter,
     },
 ];
@@ -333,5 +342,103 @@ impl crate::metrics::Collector for GuardCollector {
         }
         out.sample(1, &[], s.open.load(Ordering::Relaxed) as f64);
         out.sample(2, &[], s.pool_nudges.load(Ordering::Relaxed) as f64);
+        out.sample(3, &[], s.worker_restarts.load(Ordering::Relaxed) as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDLE: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn idle_is_timed_from_the_last_byte_sent() {
+        let fresh = Observed::default();
+        assert_eq!(judge(&fresh, IDLE), Verdict::Keep);
+        let quiet = Observed {
+            since_sent_ms: 30_000,
+            ..fresh
+        };
+        assert_eq!(judge(&quiet, IDLE), Verdict::Idle);
+        let almost = Observed {
+            since_sent_ms: 29_999,
+            ..fresh
+        };
+        assert_eq!(judge(&almost, IDLE), Verdict::Keep);
+        // A timeout beyond u32 milliseconds saturates instead of wrapping.
+        assert_eq!(
+            judge(&quiet, Duration::from_secs(u64::MAX / 2)),
+            Verdict::Keep
+        );
+    }
+
+    #[test]
+    fn only_unanswered_bytes_count_toward_the_size_limit() {
+        let big = Observed {
+            bytes_received: 10 * MAX_UNANSWERED_BYTES,
+            received_at_last_send: 9 * MAX_UNANSWERED_BYTES,
+            ..Observed::default()
+        };
+        assert_eq!(
+            judge(&big, IDLE),
+            Verdict::Keep,
+            "exactly the limit since the answer"
+        );
+        let over = Observed {
+            bytes_received: big.bytes_received + 1,
+            ..big
+        };
+        assert_eq!(judge(&over, IDLE), Verdict::Oversized);
+    }
+
+    #[test]
+    fn stuck_means_sent_a_request_never_answered_and_waited() {
+        let waiting = Observed {
+            bytes_received: 40,
+            since_recv_ms: 200,
+            ..Observed::default()
+        };
+        assert!(is_stuck(&waiting));
+        assert!(
+            !is_stuck(&Observed {
+                segs_out: 1,
+                ..waiting
+            }),
+            "answered before"
+        );
+        assert!(
+            !is_stuck(&Observed {
+                bytes_received: 0,
+                ..waiting
+            }),
+            "sent nothing"
+        );
+        assert!(
+            !is_stuck(&Observed {
+                since_recv_ms: 150,
+                ..waiting
+            }),
+            "too recent"
+        );
+    }
+
+    #[test]
+    fn shedding_closes_the_newest_silent_connections_only() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        // inode, first seen, silent
+        let live = [
+            (1, at(0), true),
+            (2, at(10), false),
+            (3, at(20), true),
+            (4, at(30), false),
+            (5, at(40), true),
+        ];
+        assert!(pick_shed(&live, 5).is_empty());
+        assert_eq!(pick_shed(&live, 3), vec![5, 3]);
+        // Never a connection that has sent bytes, even if that leaves the
+        // count over the limit (the app sheds those with 503).
+        assert_eq!(pick_shed(&live, 0), vec![5, 3, 1]);
     }
 }

@@ -9,12 +9,16 @@
 //! - [`work`]: the `/work` route's simulated downstream call.
 
 pub mod app;
+mod closing;
+mod framing;
 pub mod guard;
 pub mod labels;
 pub mod reply;
+mod respond;
 pub mod router;
 pub mod server;
 pub mod service_metrics;
+mod socket;
 pub mod work;
 
 pub use app::App;

@@ -4,7 +4,8 @@
 //! queues them; a fixed pool of workers takes them (`recv_timeout`) and runs
 //! [`App::handle`]. Shutdown, in order:
 //!
-//! 1. `stopping` is set, so answers carry `Connection: close`;
+//! 1. `stopping` is set, so answers carry `Connection: close` and their
+//!    connections are closed after the answer;
 //! 2. the listening socket is shut down for reading: tiny_http's blocked
 //!    `accept` returns an error and its accept loop ends, so no new connection
 //!    is taken (further connects are refused);
@@ -15,6 +16,11 @@
 //!
 //! [`RunningServer::wait`] returns when every worker has exited, or at the
 //! latest [`SHUTDOWN_GRACE`] after shutdown began.
+//!
+//! Workers are supervised: a worker that dies of a panic that escaped the
+//! handler's `catch_unwind` (say, while writing an answer) is replaced by
+//! [`RunningServer::wait`], and counted in `tinymon_worker_restarts_total`,
+//! so the pool never shrinks while serving.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -27,7 +33,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::app::{App, WorkerState};
+use super::app::{App, Connections, WorkerState};
+use super::closing::Closing;
 use super::guard::{self, Limits};
 use crate::config::ServeConfig;
 
@@ -78,6 +85,7 @@ struct Shared {
     stop_requested_at: Mutex<Option<Instant>>,
     /// Stops the connection guard.
     guard_stop: Arc<AtomicBool>,
+    closing: Arc<Closing>,
 }
 
 impl Shared {
@@ -101,8 +109,11 @@ impl Shared {
 /// A started server; dropping it does not stop it, call [`Self::shutdown`].
 pub struct RunningServer {
     shared: Arc<Shared>,
+    app: Arc<App>,
     addr: SocketAddr,
-    done: mpsc::Receiver<()>,
+    /// Each worker sends whether it died of a panic when it ends.
+    done: mpsc::Receiver<bool>,
+    done_tx: mpsc::Sender<bool>,
 }
 
 /// A handle that can stop the server from another thread.
@@ -134,6 +145,7 @@ impl RunningServer {
         let server = tiny_http::Server::from_listener(listener, None)
             .map_err(|e| ServeError::Listen(addr, io::Error::other(e.to_string())))?;
         let guard_stop = Arc::new(AtomicBool::new(false));
+        let closing = Arc::new(Closing::new(local.port()));
         guard::start(
             local,
             crate::config::loopback_for(local),
@@ -142,6 +154,7 @@ impl RunningServer {
                 max_connections: config.max_connections,
             },
             app.guard_stats.clone(),
+            closing.clone(),
             guard_stop.clone(),
         )
         .map_err(|e| ServeError::Listen(addr, e))?;
@@ -153,26 +166,36 @@ impl RunningServer {
             failure: Mutex::new(None),
             stop_requested_at: Mutex::new(None),
             guard_stop,
+            closing,
         });
 
         let (done_tx, done) = mpsc::channel();
-        for i in 0..workers {
-            let shared = shared.clone();
-            let app = app.clone();
-            let done_tx = done_tx.clone();
-            thread::Builder::new()
-                .name(format!("worker-{i}"))
-                .spawn(move || {
-                    work_loop(&shared, &app);
-                    let _ = done_tx.send(());
-                })
-                .map_err(|e| ServeError::Listen(addr, e))?;
-        }
-        Ok(RunningServer {
+        let server = RunningServer {
             shared,
+            app,
             addr: local,
             done,
-        })
+            done_tx,
+        };
+        for i in 0..workers {
+            server
+                .spawn_worker(i)
+                .map_err(|e| ServeError::Listen(addr, e))?;
+        }
+        Ok(server)
+    }
+
+    fn spawn_worker(&self, i: usize) -> io::Result<()> {
+        let shared = self.shared.clone();
+        let app = self.app.clone();
+        let done_tx = self.done_tx.clone();
+        thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .spawn(move || {
+                let died = supervised(|| work_loop(&shared, &app));
+                let _ = done_tx.send(died);
+            })
+            .map(|_| ())
     }
 
     /// The bound address (useful with port 0).
@@ -189,9 +212,22 @@ impl RunningServer {
     /// accepting failed rather than because it was asked to.
     pub fn wait(self) -> Result<(), ServeError> {
         let mut remaining = self.shared.workers;
+        let mut spawned = remaining;
         while remaining > 0 {
             match self.done.recv_timeout(Duration::from_millis(100)) {
-                Ok(()) => remaining -= 1,
+                Ok(true) if !self.shared.stopping.load(Ordering::Relaxed) => {
+                    // A worker died serving: replace it.
+                    self.app
+                        .guard_stats
+                        .worker_restarts
+                        .fetch_add(1, Ordering::Relaxed);
+                    eprintln!("tinymon: a worker panicked outside its handler; starting another");
+                    if self.spawn_worker(spawned).is_err() {
+                        remaining -= 1;
+                    }
+                    spawned += 1;
+                }
+                Ok(_) => remaining -= 1,
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let since = *self.shared.stop_requested_at.lock();
@@ -231,15 +267,23 @@ fn set_nodelay(fd: i32) -> io::Result<()> {
     }
 }
 
+/// Runs `body`; true when it ended in a panic (which is contained here).
+fn supervised(body: impl FnOnce()) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).is_err()
+}
+
 fn work_loop(shared: &Shared, app: &App) {
     let mut state = WorkerState::default();
+    let conns = Connections {
+        closing: &shared.closing,
+        stopping: &shared.stopping,
+    };
     while !shared.stopping.load(Ordering::Relaxed) {
         // A timeout rather than a plain recv(): an unblock meant for one
         // worker may be taken by another, so none may depend on getting one.
         match shared.server.recv_timeout(IDLE_WAKE) {
             Ok(Some(request)) => {
-                let closing = shared.stopping.load(Ordering::Relaxed);
-                app.handle(request, &mut state, closing);
+                app.handle(request, &mut state, &conns);
             }
             Ok(None) => {}
             Err(e) => {
@@ -260,7 +304,7 @@ fn work_loop(shared: &Shared, app: &App) {
     loop {
         match shared.server.recv_timeout(DRAIN_QUIET) {
             Ok(Some(request)) => {
-                app.handle(request, &mut state, true);
+                app.handle(request, &mut state, &conns);
                 quiet_since = Instant::now();
             }
             // A timeout, another worker's unblock, or the accept loop's
@@ -271,5 +315,16 @@ fn work_loop(shared: &Shared, app: &App) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn supervision_reports_a_panic_and_contains_it() {
+        assert!(!supervised(|| {}));
+        assert!(supervised(|| panic!("escaped the handler")));
     }
 }

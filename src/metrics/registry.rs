@@ -131,13 +131,16 @@ struct Snapshot {
 
 /// Families and collectors, encoded together in name order.
 pub struct Registry {
-    /// The current snapshot. Stored with Release after it is fully built and
-    /// loaded with Acquire by scrapes.
+    /// The current snapshot: `Arc::as_ptr` of the last entry of `all`.
+    /// Stored with Release after the snapshot is fully built, and loaded
+    /// with Acquire by scrapes, so a scrape sees every write that built it.
     current: AtomicPtr<Snapshot>,
-    /// Every snapshot ever published, freed on drop; also the writers' lock.
-    /// Boxed so a snapshot's address stays put when the Vec grows.
-    #[allow(clippy::vec_box)]
-    all: Mutex<Vec<Box<Snapshot>>>,
+    /// Every snapshot ever published; also the registering side's lock.
+    /// Each `Arc` keeps its snapshot alive, at the same address, until the
+    /// registry is dropped, so a pointer loaded from `current` never
+    /// dangles. (Registration is rare; keeping old snapshots costs a few
+    /// hundred bytes each and spares scrapes any reference counting.)
+    all: Mutex<Vec<Arc<Snapshot>>>,
 }
 
 impl Default for Registry {
@@ -150,7 +153,7 @@ impl Registry {
     /// A registry holding only `tinymon_series_dropped_total`.
     pub fn new() -> Self {
         let name: Arc<str> = SERIES_DROPPED.into();
-        let first = Box::new(Snapshot {
+        let first = Arc::new(Snapshot {
             entries: vec![Entry {
                 name: name.clone(),
                 source: Source::SeriesDropped,
@@ -166,16 +169,21 @@ impl Registry {
         registry
     }
 
-    #[allow(clippy::vec_box)]
-    fn publish(&self, all: &mut Vec<Box<Snapshot>>, snapshot: Box<Snapshot>) {
-        let p = &*snapshot as *const Snapshot as *mut Snapshot;
+    fn publish(&self, all: &mut Vec<Arc<Snapshot>>, snapshot: Arc<Snapshot>) {
+        // The pointer comes from the Arc's own heap allocation, not from a
+        // reference to it, so moving the Arc into the Vec does not disturb it.
+        let p = Arc::as_ptr(&snapshot).cast_mut();
         all.push(snapshot);
         self.current.store(p, Ordering::Release);
     }
 
     fn snapshot(&self) -> &Snapshot {
-        // SAFETY: every published snapshot lives in `all` until drop.
-        unsafe { &*self.current.load(Ordering::Acquire) }
+        let p = self.current.load(Ordering::Acquire);
+        // SAFETY: `p` was stored by `publish` (never null after `new`), and it
+        // points into an `Arc` held by `all`, which only grows until the
+        // registry drops; the returned borrow cannot outlive `&self`. Nothing
+        // writes through it: snapshots are immutable once published.
+        unsafe { &*p }
     }
 
     /// Adds a family and returns a shared handle to it.
@@ -240,7 +248,7 @@ impl Registry {
         make: impl FnOnce(&mut Snapshot) -> Vec<(Arc<str>, Source)>,
     ) -> Result<(), MetricError> {
         let mut all = self.all.lock();
-        let mut next = Box::new(self.snapshot().clone());
+        let mut next = self.snapshot().clone();
         for (i, name) in names.iter().enumerate() {
             if names[..i].contains(name) || next.taken.iter().any(|t| **t == **name) {
                 return Err(MetricError::Duplicate(name.clone()));
@@ -252,7 +260,7 @@ impl Registry {
             let at = next.entries.partition_point(|e| e.name < name);
             next.entries.insert(at, Entry { name, source });
         }
-        self.publish(&mut all, next);
+        self.publish(&mut all, Arc::new(next));
         Ok(())
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 pub mod docker;
 pub mod prom;
+pub mod raw_http;
 
 use tinymon::client::{self, Connection, Response};
 
