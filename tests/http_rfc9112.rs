@@ -250,6 +250,10 @@ fn http2_request_lines_are_closed_by_the_idle_timeout() {
         );
     }
     assert_eq!(t.get("/healthz").status, 200);
+    // The threads tiny_http leaves stuck are visible, not hidden.
+    std::thread::sleep(Duration::from_millis(400));
+    let unreleased = sample(&t.scrape(), "tinymon_connections_unreleased").unwrap();
+    assert_eq!(unreleased, 2.0, "one per HTTP/2.0 connection");
 }
 
 #[test]

@@ -33,6 +33,7 @@ fn process_values_match_proc_of_the_child() {
     let field = |n: usize| stat_fields(pid)[n - 3].parse::<f64>().unwrap();
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as f64;
 
     let btime: f64 = std::fs::read_to_string("/proc/stat")

@@ -278,7 +278,7 @@ mod tests {
                 let text = f(v);
                 assert_eq!(text.parse::<f64>().unwrap(), v, "{text}");
             }
-            x *= 13.7;
+            x *= if cfg!(miri) { 1.37e40 } else { 13.7 };
         }
     }
 }

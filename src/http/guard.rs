@@ -84,6 +84,10 @@ pub struct Limits {
 pub struct GuardStats {
     /// Open connections at the last tick.
     pub open: AtomicU64,
+    /// Sockets no longer connected that tiny_http has held for two ticks or
+    /// more without closing them (see `framing`: tiny_http deadlocks on an
+    /// HTTP/2.0 request line and never releases that connection).
+    pub unreleased: AtomicU64,
     /// More connections than the limit at the last tick.
     pub over_limit: AtomicBool,
     pub closed_idle: AtomicU64,
@@ -99,6 +103,8 @@ pub struct GuardStats {
 /// What the guard remembers of a connection between ticks, by inode.
 struct Remembered {
     tick: u64,
+    /// Seen no longer connected at this many consecutive ticks.
+    disconnected_ticks: u32,
     first_seen: Instant,
     /// Bytes received when the server was last seen sending.
     received_at_last_send: u64,
@@ -219,15 +225,23 @@ fn tick(
     let mut live: Vec<(u64, Instant, bool)> = Vec::new();
     let mut open_inodes: Vec<u64> = Vec::new();
     let mut stuck = 0;
+    let mut unreleased = 0;
     for_each_connection(port, |sock| {
         open_inodes.push(sock.inode);
-        let Some(info) = sock.tcp_info() else { return };
         let entry = seen.entry(sock.inode).or_insert(Remembered {
             tick: n,
+            disconnected_ticks: 0,
             first_seen: now,
             received_at_last_send: 0,
         });
         entry.tick = n;
+        let Some(info) = sock.tcp_info() else {
+            entry.disconnected_ticks += 1;
+            if entry.disconnected_ticks >= 2 {
+                unreleased += 1;
+            }
+            return;
+        };
         // Sent within the last tick: whatever came before was answered.
         if info.tcpi_data_segs_out > 0
             && u128::from(info.tcpi_last_data_sent) <= TICK.as_millis() * 2
@@ -270,6 +284,7 @@ fn tick(
         });
     }
     stats.open.store(open as u64, Ordering::Relaxed);
+    stats.unreleased.store(unreleased, Ordering::Relaxed);
     stats
         .over_limit
         .store(open > limits.max_connections, Ordering::Relaxed);
@@ -303,7 +318,7 @@ pub fn raise_fd_limit() -> u64 {
 /// tinymon_connections_closed_total{reason} and tinymon_pool_nudges_total.
 pub struct GuardCollector(pub Arc<GuardStats>);
 
-const GUARD_DESCS: [crate::metrics::Desc; 4] = [
+const GUARD_DESCS: [crate::metrics::Desc; 5] = [
     crate::metrics::Desc {
         name: "tinymon_connections_closed_total",
         help: "Connections the server closed on its own, by reason: idle (nothing sent for the idle timeout), oversized (request too large), shed (over the connection limit, closed before sending anything).",
@@ -318,6 +333,11 @@ const GUARD_DESCS: [crate::metrics::Desc; 4] = [
         name: "tinymon_pool_nudges_total",
         help: "Times the connection guard woke tiny_http's thread pool for a request left waiting.",
         kind: crate::encode::MetricType::Counter,
+    },
+    crate::metrics::Desc {
+        name: "tinymon_connections_unreleased",
+        help: "Sockets no longer connected that tiny_http still holds open (it never releases a connection that sent an HTTP/2.0 request line); only a restart frees them.",
+        kind: crate::encode::MetricType::Gauge,
     },
     crate::metrics::Desc {
         name: "tinymon_worker_restarts_total",
@@ -342,7 +362,8 @@ impl crate::metrics::Collector for GuardCollector {
         }
         out.sample(1, &[], s.open.load(Ordering::Relaxed) as f64);
         out.sample(2, &[], s.pool_nudges.load(Ordering::Relaxed) as f64);
-        out.sample(3, &[], s.worker_restarts.load(Ordering::Relaxed) as f64);
+        out.sample(3, &[], s.unreleased.load(Ordering::Relaxed) as f64);
+        out.sample(4, &[], s.worker_restarts.load(Ordering::Relaxed) as f64);
     }
 }
 

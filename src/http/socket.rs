@@ -104,10 +104,27 @@ impl ConnSocket {
         }
     }
 
-    /// True for an accepted connection of the server listening on `port`:
-    /// local port `port` and a peer (the listener itself has none).
+    /// True for an accepted connection of the server listening on `port`,
+    /// connected or not any more: local port `port`, and not the listener.
     pub(crate) fn is_server_connection(&self, port: u16) -> bool {
-        self.local().is_some_and(|a| a.port() == port) && self.peer().is_some()
+        self.local().is_some_and(|a| a.port() == port) && !self.is_listening()
+    }
+
+    fn is_listening(&self) -> bool {
+        let mut on: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: SO_ACCEPTCONN writes one c_int into the live local `on`,
+        // whose size `len` states.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_ACCEPTCONN,
+                (&mut on as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        rc != 0 || on != 0
     }
 
     /// `TCP_INFO`, when the connection is established.
@@ -149,7 +166,8 @@ impl ConnSocket {
 }
 
 /// Calls `f` with a [`ConnSocket`] for every socket of this process that is
-/// an accepted connection of the listener on `port`. tiny_http holds two
+/// an accepted connection of the listener on `port`, including ones no
+/// longer connected that are still open. tiny_http holds two
 /// descriptors per connection (a read and a write half); each socket is
 /// reported once.
 pub(crate) fn for_each_connection(port: u16, mut f: impl FnMut(ConnSocket)) {

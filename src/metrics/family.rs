@@ -75,7 +75,11 @@ pub struct Family<M: Metric> {
     reserved: AtomicUsize,
     /// Next free index in `order`.
     published: AtomicUsize,
+    /// Label sets refused because the family was at its cap.
     dropped: Counter,
+    /// Label sets refused because their number of values was wrong: a bug
+    /// in the caller, not load, so it is counted apart.
+    arity_errors: Counter,
     /// The family owns its series (for Send/Sync and drop check).
     _owns: PhantomData<Box<Series<M>>>,
 }
@@ -116,6 +120,7 @@ impl<M: Metric> Family<M> {
             reserved: AtomicUsize::new(0),
             published: AtomicUsize::new(0),
             dropped: Counter::new(),
+            arity_errors: Counter::new(),
             _owns: PhantomData,
         };
         family.set_cap(if label_names.is_empty() {
@@ -151,10 +156,15 @@ impl<M: Metric> Family<M> {
         &self.help
     }
 
-    /// Label sets refused because the family was at its cap (or because the
-    /// number of values did not match the label names).
+    /// Label sets refused because the family was at its cap.
     pub fn dropped(&self) -> u64 {
         self.dropped.get()
+    }
+
+    /// Lookups refused because the number of values did not match the
+    /// label names.
+    pub fn arity_errors(&self) -> u64 {
+        self.arity_errors.get()
     }
 
     /// Number of series.
@@ -168,12 +178,13 @@ impl<M: Metric> Family<M> {
     }
 
     /// The series for `values` (one per label name, in order), created on
-    /// first use. `None` when the family is at its series cap or the number
-    /// of values is wrong; either case is counted in [`Family::dropped`].
+    /// first use. `None` when the family is at its series cap (counted in
+    /// [`Family::dropped`]) or the number of values is wrong (counted in
+    /// [`Family::arity_errors`]).
     #[inline]
     pub fn get(&self, values: &[&str]) -> Option<&M> {
         if values.len() != self.label_names.len() {
-            self.dropped.inc();
+            self.arity_errors.inc();
             return None;
         }
         let hash = hash_label_values(values);
@@ -273,6 +284,7 @@ impl<M: Metric> Family<M> {
 pub(crate) trait EncodeFamily: Send + Sync {
     fn name(&self) -> &str;
     fn dropped(&self) -> u64;
+    fn arity_errors(&self) -> u64;
     fn encode(&self, buf: &mut Vec<u8>);
 }
 
@@ -283,6 +295,10 @@ impl<M: Metric> EncodeFamily for Family<M> {
 
     fn dropped(&self) -> u64 {
         self.dropped.get()
+    }
+
+    fn arity_errors(&self) -> u64 {
+        self.arity_errors.get()
     }
 
     /// Writes HELP, TYPE and every series; nothing for a family with no
@@ -418,7 +434,8 @@ mod tests {
         assert!(f.get(&["x", "y"]).is_none());
         assert!(f.get(&[]).is_none());
         assert_eq!(f.len(), 0);
-        assert_eq!(f.dropped(), 2);
+        assert_eq!(f.arity_errors(), 2);
+        assert_eq!(f.dropped(), 0, "not counted as a cap drop");
     }
 
     #[test]
@@ -455,7 +472,7 @@ mod tests {
             for t in 0..4 {
                 let f = &f;
                 s.spawn(move || {
-                    for i in 0..1_000 {
+                    for i in 0..crate::metrics::stress(1_000) {
                         // Overlapping ids across threads race on the same slots.
                         let id = format!("{}", (i * 7 + t) % 500);
                         if let Some(c) = f.get(&[&id]) {
@@ -465,14 +482,17 @@ mod tests {
                 });
             }
         });
-        assert_eq!(f.len(), 100);
+        assert_eq!(f.len(), (4 * crate::metrics::stress(1_000)).min(100));
         let mut total = 0;
         let mut ids = std::collections::HashSet::new();
         f.for_each(|v, c| {
             total += c.get();
             assert!(ids.insert(v[0].to_string()), "duplicate series {:?}", v);
         });
-        assert_eq!(total + f.dropped(), 4_000);
+        assert_eq!(
+            total + f.dropped(),
+            4 * crate::metrics::stress(1_000) as u64
+        );
     }
 
     #[test]
@@ -511,7 +531,7 @@ mod tests {
     #[test]
     fn hash_spreads_similar_values() {
         let mut seen = std::collections::HashSet::new();
-        for i in 0..10_000 {
+        for i in 0..crate::metrics::stress(10_000) {
             let v = format!("/api/v1/items/{i}");
             assert!(seen.insert(hash_label_values(&["GET", &v]) & 0xffff_ffff));
         }

@@ -81,8 +81,8 @@ mod tests {
         let g = Gauge::new();
         std::thread::scope(|s| {
             for _ in 0..2 {
-                s.spawn(|| (0..10_000).for_each(|_| g.inc()));
-                s.spawn(|| (0..10_000).for_each(|_| g.dec()));
+                s.spawn(|| (0..crate::metrics::stress(10_000)).for_each(|_| g.inc()));
+                s.spawn(|| (0..crate::metrics::stress(10_000)).for_each(|_| g.dec()));
             }
         });
         assert_eq!(g.get(), 0.0);

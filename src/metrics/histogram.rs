@@ -390,7 +390,7 @@ mod tests {
                 })
                 .collect();
             let mut last = 0;
-            for _ in 0..2_000 {
+            for _ in 0..crate::metrics::stress(2_000) {
                 let snap = h.snapshot();
                 assert_eq!(snap.sum, snap.count as f64, "sum covers exactly the count");
                 assert_eq!(*snap.cumulative.last().unwrap(), snap.count);

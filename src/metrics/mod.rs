@@ -38,3 +38,15 @@ pub trait Metric: Send + Sync + 'static {
     /// Writes this series' sample lines.
     fn encode(&self, out: &mut SeriesWriter<'_>);
 }
+
+/// Iterations for a concurrency test: all of them natively, a few under
+/// Miri, which runs code about a thousand times slower but checks every
+/// memory access and explores thread interleavings.
+#[cfg(test)]
+pub(crate) fn stress(full: usize) -> usize {
+    if cfg!(miri) {
+        (full / 200).clamp(3, 50)
+    } else {
+        full
+    }
+}

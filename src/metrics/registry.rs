@@ -31,6 +31,10 @@ use crate::encode::{
 pub const SERIES_DROPPED: &str = "tinymon_series_dropped_total";
 const SERIES_DROPPED_HELP: &str =
     "Observations not recorded because their metric family had reached its series cap.";
+/// Name of the family reporting lookups with the wrong number of label values.
+pub const ARITY_ERRORS: &str = "tinymon_label_arity_errors_total";
+const ARITY_ERRORS_HELP: &str =
+    "Observations not recorded because the caller passed the wrong number of label values (a bug in the caller).";
 
 /// Describes one family a [`Collector`] provides.
 #[derive(Clone, Copy, Debug)]
@@ -110,6 +114,7 @@ enum Source {
         desc: Desc,
     },
     SeriesDropped,
+    ArityErrors,
 }
 
 #[derive(Clone)]
@@ -150,15 +155,23 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// A registry holding only `tinymon_series_dropped_total`.
+    /// A registry holding only `tinymon_series_dropped_total` and
+    /// `tinymon_label_arity_errors_total`.
     pub fn new() -> Self {
-        let name: Arc<str> = SERIES_DROPPED.into();
+        let dropped: Arc<str> = SERIES_DROPPED.into();
+        let arity: Arc<str> = ARITY_ERRORS.into();
         let first = Arc::new(Snapshot {
-            entries: vec![Entry {
-                name: name.clone(),
-                source: Source::SeriesDropped,
-            }],
-            taken: vec![name],
+            entries: vec![
+                Entry {
+                    name: arity.clone(),
+                    source: Source::ArityErrors,
+                },
+                Entry {
+                    name: dropped.clone(),
+                    source: Source::SeriesDropped,
+                },
+            ],
+            taken: vec![dropped, arity],
             ..Snapshot::default()
         });
         let registry = Registry {
@@ -293,33 +306,42 @@ impl Registry {
                         buf.extend_from_slice(samples);
                     }
                 }
-                Source::SeriesDropped => self.encode_series_dropped(snapshot, buf),
+                Source::SeriesDropped => {
+                    per_family(snapshot, buf, (SERIES_DROPPED, SERIES_DROPPED_HELP), |f| {
+                        f.dropped()
+                    })
+                }
+                Source::ArityErrors => {
+                    per_family(snapshot, buf, (ARITY_ERRORS, ARITY_ERRORS_HELP), |f| {
+                        f.arity_errors()
+                    })
+                }
             }
         }
         buf
     }
+}
 
-    /// One `tinymon_series_dropped_total{family="..."}` per registered family.
-    fn encode_series_dropped(&self, snapshot: &Snapshot, buf: &mut Vec<u8>) {
-        let mut families = snapshot.entries.iter().filter_map(|e| match &e.source {
-            Source::Family(f) => Some(f),
-            _ => None,
-        });
-        let Some(first) = families.next() else { return };
-        write_family_header(
-            buf,
-            SERIES_DROPPED,
-            SERIES_DROPPED_HELP,
-            MetricType::Counter,
-        );
-        for family in std::iter::once(first).chain(families) {
-            buf.extend_from_slice(SERIES_DROPPED.as_bytes());
-            buf.extend_from_slice(b"{family=\"");
-            write_label_value(buf, family.name());
-            buf.extend_from_slice(b"\"} ");
-            write_u64(buf, family.dropped());
-            buf.push(b'\n');
-        }
+/// One `NAME{family="..."}` sample per registered family, valued by `value`.
+fn per_family(
+    snapshot: &Snapshot,
+    buf: &mut Vec<u8>,
+    (name, help): (&str, &str),
+    value: impl Fn(&dyn EncodeFamily) -> u64,
+) {
+    let mut families = snapshot.entries.iter().filter_map(|e| match &e.source {
+        Source::Family(f) => Some(f),
+        _ => None,
+    });
+    let Some(first) = families.next() else { return };
+    write_family_header(buf, name, help, MetricType::Counter);
+    for family in std::iter::once(first).chain(families) {
+        buf.extend_from_slice(name.as_bytes());
+        buf.extend_from_slice(b"{family=\"");
+        write_label_value(buf, family.name());
+        buf.extend_from_slice(b"\"} ");
+        write_u64(buf, value(family.as_ref()));
+        buf.push(b'\n');
     }
 }
 
@@ -372,7 +394,10 @@ mod tests {
             .filter_map(|l| l.strip_prefix("# TYPE "))
             .map(|l| l.split(' ').next().unwrap())
             .collect();
-        assert_eq!(types, ["alpha", "beta", "mid", SERIES_DROPPED, "zeta"]);
+        assert_eq!(
+            types,
+            ["alpha", "beta", "mid", ARITY_ERRORS, SERIES_DROPPED, "zeta"]
+        );
     }
 
     #[test]
@@ -438,11 +463,29 @@ mod tests {
     }
 
     #[test]
+    fn wrong_arity_has_its_own_family() {
+        let r = Registry::new();
+        let f = r
+            .register(Family::<Counter>::new("calls_total", "h", &["a", "b"]).unwrap())
+            .unwrap();
+        assert!(f.get(&["only one"]).is_none());
+        let out = text(&r);
+        assert!(
+            out.contains("\ntinymon_label_arity_errors_total{family=\"calls_total\"} 1\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("\ntinymon_series_dropped_total{family=\"calls_total\"} 0\n"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn registration_while_scraping() {
         let r = Registry::new();
         std::thread::scope(|s| {
             s.spawn(|| {
-                for i in 0..200 {
+                for i in 0..crate::metrics::stress(200) {
                     r.register(Family::<Counter>::new(&format!("c{i}"), "h", &[]).unwrap())
                         .unwrap()
                         .get(&[])
@@ -452,13 +495,16 @@ mod tests {
             });
             let mut enc = TextEncoder::new();
             let mut seen = 0;
-            for _ in 0..200 {
+            for _ in 0..crate::metrics::stress(200) {
                 let out = std::str::from_utf8(r.encode(&mut enc)).unwrap();
                 let now = out.matches("# TYPE c").count();
                 assert!(now >= seen, "families disappeared: {seen} -> {now}");
                 seen = now;
             }
         });
-        assert_eq!(text(&r).matches("# TYPE c").count(), 200);
+        assert_eq!(
+            text(&r).matches("# TYPE c").count(),
+            crate::metrics::stress(200)
+        );
     }
 }
