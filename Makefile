@@ -18,7 +18,7 @@ RUST_IMAGE ?= rust:1-bookworm
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 SCALE  ?= 1
 
-.PHONY: run build test deps docker-engine fuzz fuzz-deps fuzz-smoke bench bench-http image env-file up down logs fmt clippy clean
+.PHONY: run build test deps docker-engine miri fuzz fuzz-deps fuzz-smoke bench bench-http image env-file up down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
@@ -69,6 +69,13 @@ FUZZ_TARGETS := encode_roundtrip route_and_query
 FUZZ_SMOKE   ?= 20
 FUZZ_LONG    ?= 300
 
+# Miri checks the unsafe code of the metric core and the encoder under
+# Stacked Borrows, with the concurrency tests cut to a few iterations.
+miri:
+	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || { echo "Miri needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
+	@rustup +nightly component list --installed 2>/dev/null | grep -q '^miri' || rustup component add --toolchain nightly miri rust-src
+	$(CARGO) +nightly miri test --lib -- metrics:: encode::
+
 fuzz-deps:
 	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || { echo "cargo fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
@@ -90,6 +97,8 @@ fuzz: fuzz-deps
 # #[ignore]d for plain `cargo test`; here they run too.
 test: deps docker-engine build
 	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(MAKE) miri
 	TINYMON_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked --all-targets -- --include-ignored
 	$(CARGO) test --locked --doc
 	$(MAKE) fuzz-smoke

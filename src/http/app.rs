@@ -1,9 +1,9 @@
 //! The routes of the service and the middleware around them.
 //!
 //! [`App::handle`] is the whole life of a request: check its framing (see
-//! [`super::framing`]), match the route, count it as started, consume any
+//! `framing`), match the route, count it as started, consume any
 //! body, run the handler (a panic becomes a 500), record status and
-//! duration, respond (see [`super::respond`]), and close the connection when
+//! duration, respond (see `respond`), and close the connection when
 //! the answer said so. The labels come from fixed sets (see
 //! [`super::labels`]), so the lookups find existing series without
 //! allocating once traffic has warmed up.
@@ -54,7 +54,7 @@ impl Default for WorkerState {
 
 /// What the server tells [`App::handle`] about the connection side.
 pub struct Connections<'a> {
-    /// Connections being closed; see [`super::closing`].
+    /// Connections being closed; see `closing`.
     pub(crate) closing: &'a Closing,
     /// Set once shutdown begins: from then on every answer closes its
     /// connection. Read when the answer is sent, so a request that arrived

@@ -6,14 +6,14 @@
 //! and connection threads are out of our reach, but the sockets are in our
 //! process. So a guard thread looks at them every [`TICK`]: it lists
 //! /proc/self/fd and inspects each accepted connection of our listener
-//! through a duplicate of its descriptor (see [`super::socket`]: the
+//! through a duplicate of its descriptor (see `socket`: the
 //! duplicate pins the socket, so the guard never acts on a number that was
 //! meanwhile closed and reused). It shuts down the sockets that break a
 //! rule. Shutting a socket down wakes tiny_http's blocked read with
 //! end-of-file, and tiny_http then closes the socket and ends the thread.
 //! The guard never writes to a socket: tiny_http may be writing an answer
 //! on it at that very moment, and bytes of ours could land in the middle.
-//! The rules ([`judge`] and [`pick_shed`], unit-tested below):
+//! The rules (`judge` and `pick_shed`, unit-tested below):
 //!
 //! - **idle**: the server has sent nothing for `idle_timeout`. This covers an
 //!   idle keep-alive connection, a client that stalls mid-request, one that

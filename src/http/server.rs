@@ -106,7 +106,7 @@ impl Shared {
     }
 }
 
-/// A started server; dropping it does not stop it, call [`Self::shutdown`].
+/// A started server; dropping it does not stop it: use [`RunningServer::shutdown_handle`].
 pub struct RunningServer {
     shared: Arc<Shared>,
     app: Arc<App>,

@@ -1,7 +1,7 @@
 //! `tinymon load`: a bounded traffic generator with a realistic mix.
 //!
 //! Each of `concurrency` threads keeps a keep-alive connection to every
-//! address the target resolves to, takes them in turn (see [`targets`]), and
+//! address the target resolves to, takes them in turn (see `targets`), and
 //! sends on
 //! a fixed schedule, so together they offer `rps` requests per second (they
 //! do not speed up to catch up after a stall, so the server is never

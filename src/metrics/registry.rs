@@ -1,12 +1,15 @@
 //! The set of families and collectors a scrape writes, in name order.
 //!
-//! Registration is rare and may lock; scraping must not. The registry keeps
-//! its sorted entries in an immutable snapshot behind an `AtomicPtr`: a
-//! registration copies the list, inserts, and swaps the pointer; a scrape
-//! loads the pointer and walks the list. Replaced snapshots are kept until
-//! the registry is dropped, so a scrape that is still walking an old one never
-//! sees it freed. (Registrations happen a handful of times per process, so
-//! the kept copies are small.)
+//! Registration is rare and may lock; finding the families to scrape does
+//! not. The registry keeps its sorted entries in an immutable snapshot behind
+//! an `AtomicPtr`: a registration copies the list, inserts, and swaps the
+//! pointer; a scrape loads the pointer and walks the list. Replaced snapshots
+//! are kept (each in an `Arc` the registry holds) until the registry is
+//! dropped, so a scrape that is still walking an old one never sees it freed.
+//! (Registrations happen a handful of times per process, so the kept copies
+//! are small.) The one lock on the scrape path is each histogram's own: two
+//! scrapes of one histogram take turns, and observers never touch it (see
+//! [`super::Histogram`]).
 //!
 //! Collectors ([`Collector`]) supply families whose values are read at scrape
 //! time, such as the process metrics from /proc. They write into per-family
