@@ -18,7 +18,7 @@ RUST_IMAGE ?= rust:1-bookworm
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 SCALE  ?= 1
 
-.PHONY: run build test deps docker-engine miri fuzz fuzz-deps fuzz-smoke bench bench-http image env-file up down logs fmt clippy clean
+.PHONY: run build test deps docker-engine miri fuzz fuzz-deps fuzz-smoke bench bench-http image env-file up up-longterm down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
@@ -40,7 +40,8 @@ build:
 # engine (docker.io) with docker-compose, and busybox-static for the wget in
 # the locally built Prometheus and Alertmanager images.
 TOOLS    := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager \
-            prometheus-alertmanager:prometheus-alertmanager dockerd:docker.io \
+            prometheus-alertmanager:prometheus-alertmanager victoria-metrics:victoria-metrics \
+            dockerd:docker.io \
             docker-compose:docker-compose file:file
 deps:
 	@missing=""; for t in $(TOOLS); do \
@@ -119,8 +120,15 @@ up: image env-file
 	$(COMPOSE) up -d --scale tinymon=$(SCALE)
 	@echo "Grafana http://127.0.0.1:$${GRAFANA_PORT:-3000}  Prometheus http://127.0.0.1:$${PROMETHEUS_PORT:-9090}  Alertmanager http://127.0.0.1:$${ALERTMANAGER_PORT:-9093}"
 
+# The stack plus the long-term store (VictoriaMetrics, remote_write).
+LONGTERM := -f docker-compose.yml -f docker-compose.longterm.yml
+up-longterm: image env-file
+	$(COMPOSE) $(LONGTERM) up -d --scale tinymon=$(SCALE)
+	@echo "VictoriaMetrics http://127.0.0.1:$${VICTORIAMETRICS_PORT:-8428}; pick it in the dashboard's Data source menu"
+
+# With both files, so the store goes too when it ran.
 down: env-file
-	$(COMPOSE) down
+	$(COMPOSE) $(LONGTERM) down
 
 logs: env-file
 	$(COMPOSE) logs -f --tail=100

@@ -179,14 +179,19 @@ fn alertmanager_config_is_valid_and_routes_by_severity() {
 }
 
 #[test]
-fn dashboard_panels_use_the_provisioned_datasource_and_units() {
+fn dashboard_panels_use_the_datasource_variable_and_units() {
     let ds = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/grafana/provisioning/datasources/prometheus.yml"
     ))
     .unwrap();
     let ds: serde_yaml::Value = serde_yaml::from_str(&ds).unwrap();
-    let uid = ds["datasources"][0]["uid"].as_str().unwrap();
+    let sources = ds["datasources"].as_sequence().unwrap();
+    let uids: Vec<&str> = sources.iter().map(|d| d["uid"].as_str().unwrap()).collect();
+    assert_eq!(uids, ["tinymon-prometheus", "tinymon-victoriametrics"]);
+    for d in sources {
+        assert_eq!(d["type"], "prometheus", "{d:?}");
+    }
     let dash: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -199,7 +204,7 @@ fn dashboard_panels_use_the_provisioned_datasource_and_units() {
     let mut seen = 0;
     for p in panels.iter().filter(|p| p["type"] != "row") {
         let title = p["title"].as_str().unwrap();
-        assert_eq!(p["datasource"]["uid"], uid, "{title}");
+        assert_eq!(p["datasource"]["uid"], "${datasource}", "{title}");
         assert!(
             p["fieldConfig"]["defaults"]["unit"]
                 .as_str()
@@ -209,16 +214,67 @@ fn dashboard_panels_use_the_provisioned_datasource_and_units() {
         let targets = p["targets"].as_array().unwrap();
         assert!(!targets.is_empty(), "{title}: no query");
         for t in targets {
-            assert_eq!(t["datasource"]["uid"], uid, "{title}");
+            assert_eq!(t["datasource"]["uid"], "${datasource}", "{title}");
         }
         seen += 1;
     }
     assert!(seen >= 15, "{seen} panels");
-    let vars: Vec<&str> = dash["templating"]["list"]
-        .as_array()
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    let names: Vec<&str> = vars.iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["datasource", "instance", "path"]);
+    // The variable lists every Prometheus-type source and starts on the
+    // stack's own Prometheus; the other variables query through it.
+    assert_eq!(vars[0]["type"], "datasource");
+    assert_eq!(vars[0]["query"], "prometheus");
+    assert_eq!(vars[0]["current"]["value"], "tinymon-prometheus");
+    for v in &vars[1..] {
+        assert_eq!(v["datasource"]["uid"], "${datasource}", "{}", v["name"]);
+    }
+}
+
+#[test]
+fn the_longterm_config_is_prometheus_yml_plus_remote_write() {
+    let read = |f: &str| -> serde_yaml::Value {
+        let text = std::fs::read_to_string(format!("{}/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        serde_yaml::from_str(&text).unwrap()
+    };
+    let base = read("prometheus.yml");
+    let mut longterm = read("prometheus.longterm.yml");
+    let remote = longterm
+        .as_mapping_mut()
         .unwrap()
-        .iter()
-        .map(|v| v["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(vars, ["instance", "path"]);
+        .remove("remote_write")
+        .expect("remote_write");
+    assert_eq!(longterm, base, "the two configs drifted apart");
+    assert_eq!(remote[0]["url"], "http://victoriametrics:8428/api/v1/write");
+    let (ok, out) = run_tool(
+        "promtool",
+        &["check", "config", "prometheus.longterm.yml"],
+        PROMTOOL_HINT,
+    );
+    assert!(ok, "{out}");
+    // The override adds the store and switches Prometheus's config file.
+    let out = std::process::Command::new("docker-compose")
+        .args([
+            "-f",
+            "docker-compose.yml",
+            "-f",
+            "docker-compose.longterm.yml",
+            "config",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("GRAFANA_ADMIN_PASSWORD", "x")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
+    let vm = &doc["services"]["victoriametrics"];
+    let flags = serde_yaml::to_string(&vm["command"]).unwrap();
+    assert!(flags.contains("-retentionPeriod="), "{flags}");
+    let mounts = serde_yaml::to_string(&doc["services"]["prometheus"]["volumes"]).unwrap();
+    assert!(mounts.contains("prometheus.longterm.yml"), "{mounts}");
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::process::{Child, ChildStderr, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod compose;
 pub mod docker;
 pub mod prom;
 pub mod raw_http;

@@ -1,15 +1,18 @@
 #!/bin/sh
-# Builds the Prometheus and Alertmanager images that compose.local.yml
-# swaps in, from Debian's binaries, for machines that cannot pull
-# prom/prometheus or prom/alertmanager. Each image is FROM scratch with the
+# Builds the Prometheus, Alertmanager and VictoriaMetrics images that
+# compose.local.yml and compose.local-longterm.yml swap in, from Debian's
+# binaries, for machines that cannot pull prom/prometheus, prom/alertmanager
+# or victoriametrics/victoria-metrics. Each image is FROM scratch with the
 # binary, the shared libraries `ldd` names, and busybox as `wget` for the
 # healthchecks in docker-compose.yml (the upstream images are busybox-based
 # too). The data directory belongs to the image's user, 65534, or
 # Prometheus panics creating queries.active.
 #
-#   tests/stack/local-images.sh      # tags tinymon-local/prometheus:debian
-#                                     # and tinymon-local/alertmanager:debian
-# Needs: Debian's prometheus, prometheus-alertmanager and busybox-static.
+#   tests/stack/local-images.sh      # tags tinymon-local/prometheus:debian,
+#                                     # tinymon-local/alertmanager:debian and
+#                                     # tinymon-local/victoriametrics:debian
+# Needs: Debian's prometheus, prometheus-alertmanager, victoria-metrics and
+# busybox-static.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 docker=${DOCKER:-docker}
@@ -22,6 +25,7 @@ need() {
 }
 need prometheus prometheus
 need prometheus-alertmanager prometheus-alertmanager
+need victoria-metrics victoria-metrics
 need busybox busybox-static
 if ldd "$(command -v busybox)" >/dev/null 2>&1; then
     echo "local-images.sh: $(command -v busybox) is dynamically linked; apt-get install busybox-static" >&2
@@ -58,8 +62,10 @@ build() { # build NAME BINARY DOCKERFILE TAG SHARE
     "$docker" build -q -f "$here/$3" -t "$4" "$ctx" >/dev/null
     rm -rf "$ctx"
     trap - EXIT
-    echo "built $4 from $2 ($("$2" --version 2>&1 | head -n 1))"
+    pkg=$(dpkg -S "$(readlink -f "$2")" 2>/dev/null | cut -d: -f1)
+    echo "built $4 from $2 (Debian $pkg $(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null))"
 }
 
 build prometheus "$(command -v prometheus)" prometheus.Dockerfile tinymon-local/prometheus:debian web
 build alertmanager "$(command -v prometheus-alertmanager)" alertmanager.Dockerfile tinymon-local/alertmanager:debian alertmanager
+build victoria-metrics "$(command -v victoria-metrics)" victoriametrics.Dockerfile tinymon-local/victoriametrics:debian none
