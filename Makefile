@@ -18,7 +18,7 @@ RUST_IMAGE ?= rust:1-bookworm
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 SCALE  ?= 1
 
-.PHONY: run build test deps docker-engine miri fuzz fuzz-deps fuzz-smoke bench bench-http image env-file up up-longterm down logs fmt clippy clean
+.PHONY: run build test deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http image env-file up up-longterm down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
@@ -102,7 +102,19 @@ test: deps docker-engine build
 	$(MAKE) miri
 	TINYMON_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked --all-targets -- --include-ignored
 	$(CARGO) test --locked --doc
+	$(MAKE) browser-test
 	$(MAKE) fuzz-smoke
+
+# The live page at / in Debian's chromium, driven by playwright-core (npm).
+browser-test: build
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian's chromium"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "the browser test needs chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "the browser test needs Node.js and npm: sudo apt-get install nodejs npm" >&2; exit 1; fi; }
+	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
+	TINYMON_BIN=$(CURDIR)/$(BIN) node tests/browser/live_page.mjs
 
 # The Dockerfile copies the static binary that `make build` leaves in target/.
 image: build

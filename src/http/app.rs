@@ -79,10 +79,11 @@ pub struct App {
 }
 
 impl App {
-    /// The service with its four routes, recording into `registry`.
+    /// The service with its five routes, recording into `registry`.
     pub fn new(registry: &'static Registry) -> Result<Self, MetricError> {
         let router = Router::new()
-            .route(Method::Get, "/metrics", metrics as Handler)
+            .route(Method::Get, "/", page as Handler)
+            .and_then(|r| r.route(Method::Get, "/metrics", metrics as Handler))
             .and_then(|r| r.route(Method::Get, "/healthz", healthz as Handler))
             .and_then(|r| r.route(Method::Get, "/hello", hello as Handler))
             .and_then(|r| r.route(Method::Get, "/work", work as Handler))
@@ -275,6 +276,7 @@ fn send(
         status: reply.status,
         content_type: reply.content_type,
         extra: reply.header,
+        fixed: reply.static_headers,
         body,
         head_only,
         persistence,
@@ -322,6 +324,7 @@ fn metrics<'a>(app: &'a App, request: &Request, state: &mut WorkerState) -> Repl
         content_type: CONTENT_TYPE,
         body: Body::Encoded,
         header: None,
+        static_headers: &[],
     }
 }
 
@@ -333,6 +336,10 @@ fn constant_time_eq(given: &[u8], want: &[u8]) -> bool {
         diff |= usize::from(given.get(i).copied().unwrap_or(!w) ^ w);
     }
     diff == 0
+}
+
+fn page<'a>(_: &'a App, _: &Request, _: &mut WorkerState) -> Reply<'a> {
+    super::page::reply()
 }
 
 fn healthz<'a>(_: &'a App, _: &Request, _: &mut WorkerState) -> Reply<'a> {

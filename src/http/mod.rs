@@ -6,13 +6,15 @@
 //! - [`router`]: route templates, the `path` label;
 //! - [`labels`]: the fixed sets every label value comes from;
 //! - [`service_metrics`]: the metric families, named as in the Go original;
-//! - [`work`]: the `/work` route's simulated downstream call.
+//! - [`work`]: the `/work` route's simulated downstream call;
+//! - `page`: the live page at `/`.
 
 pub mod app;
 mod closing;
 mod framing;
 pub mod guard;
 pub mod labels;
+mod page;
 pub mod reply;
 mod respond;
 pub mod router;

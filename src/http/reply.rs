@@ -12,12 +12,14 @@ pub enum Body {
 }
 
 /// Status, content type and body of an answer, with at most one extra
-/// header (`Allow` on 405, `WWW-Authenticate` on 401).
+/// header built per request (`Allow` on 405, `WWW-Authenticate` on 401)
+/// and any number of fixed ones (the page's security headers).
 pub struct Reply<'a> {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Body,
     pub header: Option<(&'static str, &'a str)>,
+    pub static_headers: &'static [(&'static str, &'static str)],
 }
 
 /// Content type of every plain-text answer.
@@ -31,6 +33,7 @@ impl Reply<'_> {
             content_type: TEXT,
             body: Body::Static(body),
             header: None,
+            static_headers: &[],
         }
     }
 
@@ -41,6 +44,7 @@ impl Reply<'_> {
             content_type: TEXT,
             body: Body::Text(body),
             header: None,
+            static_headers: &[],
         }
     }
 }

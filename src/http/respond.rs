@@ -30,6 +30,8 @@ pub(crate) struct Answer<'a> {
     pub content_type: &'static str,
     /// At most one extra header (`Allow`, `WWW-Authenticate`).
     pub extra: Option<(&'static str, &'a str)>,
+    /// Fixed headers (the page's security headers).
+    pub fixed: &'static [(&'static str, &'static str)],
     pub body: &'a [u8],
     /// HEAD: the headers of the GET answer, no body.
     pub head_only: bool,
@@ -73,7 +75,7 @@ pub(crate) fn write_answer(
     head.extend_from_slice(answer.content_type.as_bytes());
     head.extend_from_slice(b"\r\nContent-Length: ");
     push_int(head, answer.body.len() as u64);
-    if let Some((name, value)) = answer.extra {
+    for (name, value) in answer.extra.iter().chain(answer.fixed) {
         head.extend_from_slice(b"\r\n");
         head.extend_from_slice(name.as_bytes());
         head.extend_from_slice(b": ");
@@ -197,6 +199,7 @@ mod tests {
             status: 405,
             content_type: "text/plain; charset=utf-8",
             extra: Some(("Allow", "GET, HEAD")),
+            fixed: &[("X-Content-Type-Options", "nosniff")],
             body: b"method not allowed\n",
             head_only: false,
             persistence: Persistence::Close,
@@ -205,15 +208,18 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 405 Method Not Allowed\r\nServer: tinymon\r\nDate: "));
         assert!(text.ends_with(
             " GMT\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 19\r\n\
-             Allow: GET, HEAD\r\nConnection: close\r\n\r\nmethod not allowed\n"
+             Allow: GET, HEAD\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n\
+             method not allowed\n"
         ));
         a.head_only = true;
         a.persistence = Persistence::AnnounceKeepAlive;
         let text = written(&a);
-        assert!(text
-            .ends_with("Content-Length: 19\r\nAllow: GET, HEAD\r\nConnection: keep-alive\r\n\r\n"));
+        assert!(text.ends_with(
+            "Allow: GET, HEAD\r\nX-Content-Type-Options: nosniff\r\nConnection: keep-alive\r\n\r\n"
+        ));
         a.persistence = Persistence::KeepAlive;
         a.extra = None;
+        a.fixed = &[];
         assert!(!written(&a).contains("Connection"));
     }
 }
