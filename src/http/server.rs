@@ -283,6 +283,10 @@ fn work_loop(shared: &Shared, app: &App) {
         // worker may be taken by another, so none may depend on getting one.
         match shared.server.recv_timeout(IDLE_WAKE) {
             Ok(Some(request)) => {
+                #[cfg(test)]
+                if tests::DIE_ON_NEXT_REQUEST.swap(false, Ordering::Relaxed) {
+                    panic!("test: a worker dies outside the handler");
+                }
                 app.handle(request, &mut state, &conns);
             }
             Ok(None) => {}
@@ -321,6 +325,59 @@ fn work_loop(shared: &Shared, app: &App) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Registry;
+
+    /// Makes the next worker to take a request panic outside the handler.
+    pub(super) static DIE_ON_NEXT_REQUEST: AtomicBool = AtomicBool::new(false);
+
+    #[test]
+    fn a_worker_that_dies_is_replaced_and_counted() {
+        let config = ServeConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            workers: 2,
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 100,
+            metrics_token: None,
+        };
+        let app = Arc::new(App::new(Box::leak(Box::new(Registry::new()))).unwrap());
+        let server = RunningServer::start(&config, app.clone()).unwrap();
+        let base = format!("http://{}", server.addr());
+        let stop = server.shutdown_handle();
+        let waiter = thread::spawn(move || server.wait());
+        DIE_ON_NEXT_REQUEST.store(true, Ordering::Relaxed);
+        // The dying worker's request is dropped while unwinding; tiny_http
+        // answers it with an empty 500 or the connection ends.
+        let _ = crate::client::get(&format!("{base}/hello"), Duration::from_secs(5));
+        let started = Instant::now();
+        while app.guard_stats.worker_restarts.load(Ordering::Relaxed) == 0 {
+            assert!(started.elapsed() < Duration::from_secs(5), "no restart");
+            thread::sleep(Duration::from_millis(20));
+        }
+        // Both workers serve again: two slow requests run side by side.
+        let slow = format!("{base}/work?delay_ms=300");
+        let t0 = Instant::now();
+        let pair: Vec<_> = (0..2)
+            .map(|_| {
+                let slow = slow.clone();
+                thread::spawn(move || {
+                    crate::client::get(&slow, Duration::from_secs(5))
+                        .unwrap()
+                        .status
+                })
+            })
+            .collect();
+        for p in pair {
+            assert_eq!(p.join().unwrap(), 200);
+        }
+        let took = t0.elapsed();
+        assert!(
+            took < Duration::from_millis(550),
+            "{took:?}: the pool shrank"
+        );
+        assert_eq!(app.guard_stats.worker_restarts.load(Ordering::Relaxed), 1);
+        stop.shutdown();
+        assert!(waiter.join().unwrap().is_ok());
+    }
 
     #[test]
     fn supervision_reports_a_panic_and_contains_it() {
