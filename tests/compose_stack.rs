@@ -18,7 +18,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::compose::{free_port_range, Stack};
+use common::compose::Stack;
 use common::docker::{build_tinymon_image, docker, inspect, require_engine, run, REPO};
 use common::prom::{wait_for, PromApi};
 use serde_json::Value;
@@ -48,22 +48,10 @@ fn compose_stack_scales_alerts_and_cleans_up() {
     let built = run(&format!("{REPO}/tests/stack/local-images.sh"), &[]);
     eprintln!("{built}");
 
-    let base = free_port_range();
-    let stack = Stack {
-        project: format!("tinymontest{}", std::process::id()),
-        files: vec!["docker-compose.yml", "tests/stack/compose.local.yml"],
-        env: vec![
-            ("BIND", "127.0.0.1".into()),
-            ("TINYMON_PORTS", format!("{base}-{}", base + 2)),
-            ("PROMETHEUS_PORT", common::free_port().to_string()),
-            ("ALERTMANAGER_PORT", common::free_port().to_string()),
-            ("GRAFANA_PORT", common::free_port().to_string()),
-            (
-                "GRAFANA_ADMIN_PASSWORD",
-                format!("test-{}", std::process::id()),
-            ),
-        ],
-    };
+    let stack = Stack::on_loopback(
+        "tinymontest",
+        vec!["docker-compose.yml", "tests/stack/compose.local.yml"],
+    );
     let _ = stack.compose_output(&["down", "-v", "--remove-orphans"]);
 
     let up_started = Instant::now();

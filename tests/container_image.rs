@@ -112,14 +112,7 @@ fn image_runs_as_nobody_turns_healthy_serves_metrics_and_stops_cleanly() {
     let field = |n: usize| fields[n - 3];
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let btime: f64 = std::fs::read_to_string("/proc/stat")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let btime = common::boot_time();
     let start = sample(&text, "process_start_time_seconds").unwrap();
     assert!(
         (start - (btime + field(22) / ticks)).abs() < 1e-6,

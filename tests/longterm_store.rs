@@ -15,7 +15,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::compose::{free_port_range, Stack};
+use common::compose::Stack;
 use common::docker::{build_tinymon_image, docker, require_engine, run, REPO};
 use common::prom::{wait_for, PromApi};
 
@@ -68,28 +68,15 @@ fn victoriametrics_answers_the_dashboard_and_survives_an_outage() {
         run(&format!("{REPO}/tests/stack/local-images.sh"), &[])
     );
 
-    let base = free_port_range();
-    let stack = Stack {
-        project: format!("tinymonlt{}", std::process::id()),
-        files: vec![
+    let stack = Stack::on_loopback(
+        "tinymonlt",
+        vec![
             "docker-compose.yml",
             "docker-compose.longterm.yml",
             "tests/stack/compose.local.yml",
             "tests/stack/compose.local-longterm.yml",
         ],
-        env: vec![
-            ("BIND", "127.0.0.1".into()),
-            ("TINYMON_PORTS", format!("{base}-{}", base + 2)),
-            ("PROMETHEUS_PORT", common::free_port().to_string()),
-            ("ALERTMANAGER_PORT", common::free_port().to_string()),
-            ("GRAFANA_PORT", common::free_port().to_string()),
-            ("VICTORIAMETRICS_PORT", common::free_port().to_string()),
-            (
-                "GRAFANA_ADMIN_PASSWORD",
-                format!("test-{}", std::process::id()),
-            ),
-        ],
-    };
+    );
     let _ = stack.compose_output(&["down", "-v", "--remove-orphans"]);
     let started = Instant::now();
     stack.compose(&[

@@ -36,14 +36,7 @@ fn process_values_match_proc_of_the_child() {
     // SAFETY: sysconf has no preconditions.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as f64;
 
-    let btime: f64 = std::fs::read_to_string("/proc/stat")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let btime = common::boot_time();
     let start = sample(&text, "process_start_time_seconds").unwrap();
     assert!(
         (start - (btime + field(22) / ticks)).abs() < 1e-6,

@@ -23,6 +23,30 @@ pub struct Stack {
 }
 
 impl Stack {
+    /// A project named `prefix` plus this process's id, from `files`, with
+    /// every published port on a free 127.0.0.1 port and a throwaway
+    /// Grafana password.
+    pub fn on_loopback(prefix: &str, files: Vec<&'static str>) -> Stack {
+        let base = free_port_range();
+        let port = || super::free_port().to_string();
+        Stack {
+            project: format!("{prefix}{}", std::process::id()),
+            files,
+            env: vec![
+                ("BIND", "127.0.0.1".into()),
+                ("TINYMON_PORTS", format!("{base}-{}", base + 2)),
+                ("PROMETHEUS_PORT", port()),
+                ("ALERTMANAGER_PORT", port()),
+                ("GRAFANA_PORT", port()),
+                ("VICTORIAMETRICS_PORT", port()),
+                (
+                    "GRAFANA_ADMIN_PASSWORD",
+                    format!("test-{}", std::process::id()),
+                ),
+            ],
+        }
+    }
+
     pub fn compose_output(&self, args: &[&str]) -> std::process::Output {
         let (program, mut all) = compose_program();
         all.extend(["-p".to_string(), self.project.clone()]);

@@ -192,3 +192,16 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The boot time in seconds since the epoch (`btime` in /proc/stat), the
+/// base of a process's start time.
+pub fn boot_time() -> f64 {
+    std::fs::read_to_string("/proc/stat")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
