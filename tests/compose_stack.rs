@@ -153,7 +153,7 @@ fn compose_stack_scales_alerts_and_cleans_up() {
         );
     }
 
-    prom.wait_rules_healthy(6, Duration::from_secs(30));
+    prom.wait_rules_healthy(7, Duration::from_secs(30));
     // $__rate_interval windows need a few scrapes of every series.
     std::thread::sleep(Duration::from_secs(5));
     let checked = prom.check_dashboard();
