@@ -127,7 +127,7 @@ impl App {
             return;
         }
         let started = Instant::now();
-        let (verdict, wants) = framing::check(&request);
+        let (verdict, head) = framing::check(&request);
         let method = method_label(request.method());
         let target = framing::origin_form(request.url());
         let path = target.split('?').next().unwrap_or("");
@@ -139,6 +139,10 @@ impl App {
         self.metrics.request_started(method, template);
 
         let mut close = false;
+        // Over the connection limit: this request is answered 503 and the
+        // client asked to go (the guard closes silent connections; this one
+        // has a request in flight, so the worker that owns it answers).
+        let mut ask_to_go = false;
         let verdict = match verdict {
             Verdict::Ok { body } => consume_body(&mut request, body),
             rejected => rejected,
@@ -148,7 +152,11 @@ impl App {
                 close = true;
                 Reply::text(status, message)
             }
-            Verdict::Ok { .. } => self.answer_route(found, &request, state),
+            Verdict::Ok { .. } if self.guard_stats.over_limit.load(Ordering::Relaxed) => {
+                ask_to_go = true;
+                Reply::text(503, "too many connections, try again later\n")
+            }
+            Verdict::Ok { .. } => self.answer_route(found, &request, head.header_bytes, state),
         };
 
         let status = status_label(reply.status);
@@ -156,12 +164,10 @@ impl App {
             .request_finished(method, template, status, started.elapsed());
         // Relaxed: a hint; the shutdown's own ordering comes from the queue.
         close |= conns.stopping.load(Ordering::Relaxed);
-        // 503 means over the connection limit: ask the client to go. (The
-        // guard closes silent connections; this one has a request in flight.)
-        let persistence = if close || wants.close || reply.status == 503 {
+        let persistence = if close || ask_to_go || head.close {
             Persistence::Close
         } else if *request.http_version() == HTTPVersion(1, 0) {
-            if wants.keep_alive {
+            if head.keep_alive {
                 Persistence::AnnounceKeepAlive
             } else {
                 Persistence::Close
@@ -189,21 +195,14 @@ impl App {
         &'a self,
         found: RouteMatch<'a, Handler>,
         request: &Request,
+        header_bytes: usize,
         state: &mut WorkerState,
     ) -> Reply<'a> {
-        let header_bytes: usize = request
-            .headers()
-            .iter()
-            .map(|h| h.field.as_str().as_str().len() + h.value.as_str().len())
-            .sum();
         if request.url().len() > MAX_TARGET_BYTES {
             return Reply::text(414, "request target too long\n");
         }
         if header_bytes > MAX_HEADER_BYTES {
             return Reply::text(431, "request headers too large\n");
-        }
-        if self.guard_stats.over_limit.load(Ordering::Relaxed) {
-            return Reply::text(503, "too many connections, try again later\n");
         }
         match found {
             RouteMatch::Found(_, handler) => {

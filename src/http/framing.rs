@@ -32,17 +32,19 @@ pub(crate) enum Body {
     Chunked,
 }
 
-/// What the client said about keeping the connection.
-#[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub(crate) struct ClientWants {
+/// What else the head says, gathered in the same pass over the headers.
+#[derive(Debug, PartialEq, Eq, Clone, Copy, Default)]
+pub(crate) struct Head {
     /// `Connection: close`.
     pub close: bool,
     /// `Connection: keep-alive`.
     pub keep_alive: bool,
+    /// Bytes of header names and values (the 431 bound).
+    pub header_bytes: usize,
 }
 
 /// Checks the head of `request`.
-pub(crate) fn check(request: &Request) -> (Verdict, ClientWants) {
+pub(crate) fn check(request: &Request) -> (Verdict, Head) {
     let headers = request
         .headers()
         .iter()
@@ -54,15 +56,13 @@ pub(crate) fn check(request: &Request) -> (Verdict, ClientWants) {
 pub(crate) fn check_head<'a>(
     version: &HTTPVersion,
     headers: impl Iterator<Item = (&'a str, &'a str)>,
-) -> (Verdict, ClientWants) {
-    let mut wants = ClientWants {
-        close: false,
-        keep_alive: false,
-    };
+) -> (Verdict, Head) {
+    let mut wants = Head::default();
     let mut hosts = 0;
     let mut length: Option<Result<u64, ()>> = None;
     let mut chunked_last: Option<bool> = None;
     for (name, value) in headers {
+        wants.header_bytes += name.len() + value.len();
         if name.eq_ignore_ascii_case("host") {
             hosts += 1;
         } else if name.eq_ignore_ascii_case("content-length") {
@@ -237,35 +237,20 @@ mod tests {
 
     #[test]
     fn connection_tokens() {
-        let w = |value| check_head(&HTTPVersion(1, 0), [("Connection", value)].into_iter()).1;
-        assert_eq!(
-            w("keep-alive"),
-            ClientWants {
-                close: false,
-                keep_alive: true
-            }
-        );
-        assert_eq!(
-            w("Keep-Alive, Upgrade"),
-            ClientWants {
-                close: false,
-                keep_alive: true
-            }
-        );
-        assert_eq!(
-            w("close"),
-            ClientWants {
-                close: true,
-                keep_alive: false
-            }
-        );
-        assert_eq!(
-            w("closed"),
-            ClientWants {
-                close: false,
-                keep_alive: false
-            }
-        );
+        let w = |value| {
+            let head = check_head(&HTTPVersion(1, 0), [("Connection", value)].into_iter()).1;
+            (head.close, head.keep_alive)
+        };
+        assert_eq!(w("keep-alive"), (false, true));
+        assert_eq!(w("Keep-Alive, Upgrade"), (false, true));
+        assert_eq!(w("close"), (true, false));
+        assert_eq!(w("closed"), (false, false));
+        let head = check_head(
+            &HTTPVersion(1, 1),
+            [("Host", "x"), ("Connection", "close")].into_iter(),
+        )
+        .1;
+        assert_eq!(head.header_bytes, 4 + 1 + 10 + 5, "names and values");
     }
 
     #[test]

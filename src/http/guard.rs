@@ -315,7 +315,8 @@ pub fn raise_fd_limit() -> u64 {
 }
 
 /// Exports [`GuardStats`] as tinymon_connections_open,
-/// tinymon_connections_closed_total{reason} and tinymon_pool_nudges_total.
+/// tinymon_connections_closed_total{reason}, tinymon_connections_unreleased,
+/// tinymon_pool_nudges_total and tinymon_worker_restarts_total.
 pub struct GuardCollector(pub Arc<GuardStats>);
 
 const GUARD_DESCS: [crate::metrics::Desc; 5] = [
