@@ -36,40 +36,40 @@ fn tinymon_service() -> Registry {
     let r = Registry::new();
     let h = r
         .register(
-            Family::<Histogram>::new(
+            Family::<Histogram, 4>::new(
                 "server_handle_request_seconds",
                 "Latency.",
-                &["type", "method", "path", "status"],
+                ["type", "method", "path", "status"],
             )
             .unwrap(),
         )
         .unwrap();
     let c = r
         .register(
-            Family::<Counter>::new(
+            Family::<Counter, 3>::new(
                 "server_handle_request_total",
                 "Requests.",
-                &["type", "method", "path"],
+                ["type", "method", "path"],
             )
             .unwrap(),
         )
         .unwrap();
     let g = r
         .register(
-            Family::<Gauge>::new(
+            Family::<Gauge, 4>::new(
                 "server_handle_request_status",
                 "Statuses.",
-                &["type", "method", "path", "status"],
+                ["type", "method", "path", "status"],
             )
             .unwrap(),
         )
         .unwrap();
     for i in 0..SETS {
         let l = labels4(i);
-        let l: Vec<&str> = l.iter().map(String::as_str).collect();
-        h.get(&l).unwrap().observe(0.001 * i as f64);
-        c.get(&l[..3]).unwrap().inc_by(i as u64 + 1);
-        g.get(&l).unwrap().set(i as f64);
+        let l = [l[0].as_str(), &l[1], &l[2], &l[3]];
+        h.get_or_create(&l).observe(0.001 * i as f64);
+        c.get_or_create(&[l[0], l[1], l[2]]).inc_by(i as u64 + 1);
+        g.get_or_create(&l).set(i as f64);
     }
     r
 }
@@ -147,7 +147,7 @@ fn bench_service(crit: &mut Criterion) {
 
     let t = tinymon_service();
     let mut enc = TextEncoder::new();
-    let text = String::from_utf8(t.encode(&mut enc).to_vec()).unwrap();
+    let text = String::from_utf8(enc.encode(&t).to_vec()).unwrap();
     let samples = text
         .lines()
         .filter(|l| {
@@ -157,7 +157,7 @@ fn bench_service(crit: &mut Criterion) {
         })
         .count();
     assert_eq!(samples as u64, SERVICE_SAMPLES);
-    group.bench_function("tinymon", |b| b.iter(|| t.encode(&mut enc).len()));
+    group.bench_function("tinymon", |b| b.iter(|| enc.encode(&t).len()));
 
     let p = prometheus_service();
     let penc = prometheus::TextEncoder::new();
@@ -189,7 +189,7 @@ fn bench_counters(crit: &mut Criterion) {
 
     let t = Registry::new();
     let tf = t
-        .register(Family::<Counter>::new("hits_total", "Hits.", &["client"]).unwrap())
+        .register(Family::<Counter, 1>::new("hits_total", "Hits.", ["client"]).unwrap())
         .unwrap();
     let p = prometheus::Registry::new();
     let pf =
@@ -200,7 +200,7 @@ fn bench_counters(crit: &mut Criterion) {
     let cf = PcFamily::<PcLabels, PcCounter>::default();
     c.register("hits", "Hits.", cf.clone());
     for (i, id) in ids.iter().enumerate() {
-        tf.get(&[id]).unwrap().inc_by(i as u64);
+        tf.get_or_create(&[id]).inc_by(i as u64);
         pf.with_label_values(&[id]).inc_by(i as u64);
         cf.get_or_create(&vec![("client".to_string(), id.clone())])
             .inc_by(i as u64);
@@ -208,7 +208,7 @@ fn bench_counters(crit: &mut Criterion) {
 
     let mut enc = TextEncoder::new();
     group.bench_with_input(BenchmarkId::new("tinymon", COUNTERS), &t, |b, t| {
-        b.iter(|| t.encode(&mut enc).len())
+        b.iter(|| enc.encode(t).len())
     });
     let penc = prometheus::TextEncoder::new();
     let mut pbuf = String::new();

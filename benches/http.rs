@@ -18,14 +18,23 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tinymon::config::ServeConfig;
-use tinymon::http::{App, RunningServer};
+use tiny_http::{Method, Request};
+use tinymon::http::{Reply, Server, ServerSettings, Service};
 use tinymon::metrics::Registry;
 
 const WORKERS: usize = 4;
 const ROUNDS: usize = 3;
 const SECONDS: u32 = 5;
 const HELLO: &[u8] = b"hello from tinymon\n";
+
+fn hello<'a>(_: &'a (), _: &Request) -> Reply<'a> {
+    Reply::text(200, "hello from tinymon\n")
+}
+
+/// The demo's routes, answered at once (the real `/work` sleeps).
+fn ok<'a>(_: &'a (), _: &Request) -> Reply<'a> {
+    Reply::text(200, "ok\n")
+}
 
 fn pin_to_cpu(cpu: usize) {
     // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays in bounds.
@@ -109,8 +118,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn sample_lines(addr: &str) -> usize {
-    let r =
-        tinymon::client::get(&format!("http://{addr}/metrics"), Duration::from_secs(5)).unwrap();
+    let r = tinymon_test_support::client::get(
+        &format!("http://{addr}/metrics"),
+        Duration::from_secs(5),
+    )
+    .unwrap();
     r.text().lines().filter(|l| !l.starts_with('#')).count()
 }
 
@@ -128,16 +140,19 @@ fn main() {
         return;
     }
     pin_to_cpu(0);
-    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
-    let app = Arc::new(App::new(registry).unwrap());
-    let config = ServeConfig {
+    let service = Service::new(Arc::new(Registry::new()), ())
+        .unwrap()
+        .route(Method::Get, "/hello", hello)
+        .and_then(|s| s.route(Method::Get, "/healthz", ok))
+        .and_then(|s| s.route(Method::Get, "/work", ok))
+        .unwrap();
+    let settings = ServerSettings {
         listen: "127.0.0.1:0".parse().unwrap(),
         workers: WORKERS,
-        idle_timeout: Duration::from_secs(30),
-        max_connections: 2048,
-        metrics_token: None,
+        raise_fd_limit: true,
+        ..ServerSettings::default()
     };
-    let server = RunningServer::start(&config, app).unwrap();
+    let server = Server::start(&settings, Arc::new(service)).unwrap();
     let tinymon = server.addr().to_string();
     let bare = bare_server();
 
@@ -194,8 +209,11 @@ fn main() {
             if sample_lines(&tinymon) >= 400 {
                 break 'fill;
             }
-            let mut c =
-                tinymon::client::Connection::open(server.addr(), Duration::from_secs(5)).unwrap();
+            let mut c = tinymon_test_support::client::Connection::open(
+                server.addr(),
+                Duration::from_secs(5),
+            )
+            .unwrap();
             let _ = c.request(m, path);
         }
     }
@@ -230,7 +248,7 @@ fn main() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_secs(1));
-    let _ = tinymon::client::get(
+    let _ = tinymon_test_support::client::get(
         &format!("http://127.0.0.1:{port}/metrics"),
         Duration::from_secs(5),
     );

@@ -38,12 +38,12 @@ fn new_pc_histogram() -> PcHistogram {
 
 /// Families with a few neighbouring series, so lookups are not trivially
 /// the only entry.
-fn tinymon_families() -> (Family<Histogram>, Family<Counter>) {
-    let h = Family::<Histogram>::new("h_seconds", "h", &NAMES).unwrap();
-    let c = Family::<Counter>::new("c_total", "c", &NAMES[..3]).unwrap();
+fn tinymon_families() -> (Family<Histogram, 4>, Family<Counter, 3>) {
+    let h = Family::<Histogram, 4>::new("h_seconds", "h", NAMES).unwrap();
+    let c = Family::<Counter, 3>::new("c_total", "c", ["type", "method", "path"]).unwrap();
     for path in ["/a", "/b", "/c", "/d", "/e", "/f", "/g"] {
-        h.get(&["http", "GET", path, "200"]).unwrap().observe(0.1);
-        c.get(&["http", "GET", path]).unwrap().inc();
+        h.get_or_create(&["http", "GET", path, "200"]).observe(0.1);
+        c.get_or_create(&["http", "GET", path]).inc();
     }
     (h, c)
 }
@@ -72,8 +72,7 @@ fn bench_observe(crit: &mut Criterion) {
     let mut g = crit.benchmark_group("histogram_observe_lookup");
     g.bench_function("tinymon", |b| {
         b.iter(|| {
-            th.get(black_box(&LABELS))
-                .unwrap()
+            th.get_or_create(black_box(&LABELS))
                 .observe(black_box(0.042))
         })
     });
@@ -89,7 +88,7 @@ fn bench_observe(crit: &mut Criterion) {
     g.finish();
 
     let mut g = crit.benchmark_group("histogram_observe_handle");
-    let th1 = th.get(&LABELS).unwrap();
+    let th1 = th.get_or_create(&LABELS);
     g.bench_function("tinymon", |b| b.iter(|| th1.observe(black_box(0.042))));
     let ph1 = ph.with_label_values(&LABELS);
     g.bench_function("prometheus", |b| b.iter(|| ph1.observe(black_box(0.042))));
@@ -100,9 +99,9 @@ fn bench_observe(crit: &mut Criterion) {
     g.finish();
 
     let mut g = crit.benchmark_group("counter_inc_lookup");
-    let l3 = &LABELS[..3];
+    let l3 = &[LABELS[0], LABELS[1], LABELS[2]];
     g.bench_function("tinymon", |b| {
-        b.iter(|| tc.get(black_box(l3)).unwrap().inc())
+        b.iter(|| tc.get_or_create(black_box(l3)).inc())
     });
     g.bench_function("prometheus", |b| {
         b.iter(|| pc.with_label_values(black_box(l3)).inc())

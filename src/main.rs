@@ -1,13 +1,18 @@
 //! The `tinymon` binary: flags and environment → serve, healthcheck or load.
+//!
+//! Everything here and in `app/` is the demo service; the library (`lib.rs`)
+//! never imports it.
+
+mod app;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tinymon::config::{self, Command, LoadConfig, ServeConfig, USAGE};
-use tinymon::http::{App, RunningServer};
+use app::cli::{self as config, Command, LoadConfig, ServeConfig, USAGE};
+use app::signals::ShutdownSignals;
+use tinymon::http::{Server, ServerSettings};
 use tinymon::metrics::default_registry;
-use tinymon::signals::ShutdownSignals;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,7 +33,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve(c) => serve(&c),
-        Command::Healthcheck(c) => match tinymon::client::get(&c.url, c.timeout) {
+        Command::Healthcheck(c) => match app::client::get(&c.url, c.timeout) {
             Ok(r) if r.status == 200 => ExitCode::SUCCESS,
             Ok(r) => {
                 eprintln!("tinymon healthcheck: {} answered {}", c.url, r.status);
@@ -60,7 +65,7 @@ fn main() -> ExitCode {
 }
 
 /// Runs the load generator; SIGTERM or SIGINT ends it early with a report.
-fn load(config: &LoadConfig) -> Result<tinymon::load::Report, String> {
+fn load(config: &LoadConfig) -> Result<app::load::Report, String> {
     let signals = ShutdownSignals::block().map_err(|e| e.to_string())?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -68,7 +73,7 @@ fn load(config: &LoadConfig) -> Result<tinymon::load::Report, String> {
         signals.wait();
         flag.store(true, Ordering::Relaxed);
     });
-    tinymon::load::run_until(config, stop)
+    app::load::run_until(config, stop)
 }
 
 fn serve(config: &ServeConfig) -> ExitCode {
@@ -80,14 +85,23 @@ fn serve(config: &ServeConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let app = match App::new(default_registry()) {
-        Ok(app) => Arc::new(app.with_metrics_token(config.metrics_token.clone())),
+    let service = match app::demo(default_registry()) {
+        Ok(s) => Arc::new(s.with_metrics_token(config.metrics_token.clone())),
         Err(e) => {
             eprintln!("tinymon: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let server = match RunningServer::start(config, app) {
+    let settings = ServerSettings {
+        listen: config.listen,
+        workers: config.workers,
+        idle_timeout: config.idle_timeout,
+        max_connections: config.max_connections,
+        // The demo serves up to --max-connections, so it needs that many
+        // descriptors: raise the soft limit to the hard one.
+        raise_fd_limit: true,
+    };
+    let server = match Server::start(&settings, service) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tinymon: {e}");

@@ -16,8 +16,7 @@ use std::io::Read;
 
 use once_cell::sync::Lazy;
 
-use crate::encode::MetricType;
-use crate::metrics::{Collected, Collector, Desc};
+use crate::metrics::{Collected, Collector, Desc, MetricType};
 
 const CPU: usize = 0;
 const MAX_FDS: usize = 1;
@@ -73,16 +72,27 @@ const DESCS: [Desc; 8] = [
 
 /// Fields of `/proc/self/stat` the collector uses, already in metric units.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ProcessStats {
-    pub cpu_seconds: f64,
-    pub threads: f64,
+struct ProcessStats {
+    cpu_seconds: f64,
+    threads: f64,
     /// Clock ticks after boot at which the process started.
-    pub start_ticks: f64,
-    pub virtual_bytes: f64,
-    pub resident_bytes: f64,
+    start_ticks: f64,
+    virtual_bytes: f64,
+    resident_bytes: f64,
 }
 
 /// Collects process_* from /proc/self.
+///
+/// ```
+/// use tinymon::encode::TextEncoder;
+/// use tinymon::metrics::Registry;
+/// use tinymon::process::ProcessCollector;
+///
+/// let registry = Registry::new();
+/// registry.register_collector(ProcessCollector).unwrap();
+/// let text = String::from_utf8(TextEncoder::new().encode(&registry).to_vec()).unwrap();
+/// assert!(text.contains("\nprocess_open_fds "));
+/// ```
 #[derive(Debug, Default)]
 pub struct ProcessCollector;
 
@@ -91,26 +101,26 @@ impl Collector for ProcessCollector {
         &DESCS
     }
 
-    fn collect(&self, out: &mut Collected<'_>) {
+    fn collect(&self, out: &mut Collected<'_, '_>) {
+        // Each source is read first; samples then go out in `DESCS` order,
+        // which keeps every family's samples together.
+        let mut values = [None; DESCS.len()];
         let mut buf = [0u8; 4096];
         if let Some(stats) = read_file(&mut buf, "/proc/self/stat").and_then(parse_stat) {
-            out.sample(CPU, &[], stats.cpu_seconds);
-            out.sample(THREADS, &[], stats.threads);
-            out.sample(VIRTUAL, &[], stats.virtual_bytes);
-            out.sample(RESIDENT, &[], stats.resident_bytes);
-            if let Some(boot) = *BOOT_TIME {
-                out.sample(START_TIME, &[], boot + stats.start_ticks / *CLOCK_TICKS);
-            }
+            values[CPU] = Some(stats.cpu_seconds);
+            values[THREADS] = Some(stats.threads);
+            values[VIRTUAL] = Some(stats.virtual_bytes);
+            values[RESIDENT] = Some(stats.resident_bytes);
+            values[START_TIME] = BOOT_TIME.map(|boot| boot + stats.start_ticks / *CLOCK_TICKS);
         }
-        if let Some(n) = count_open_fds() {
-            out.sample(OPEN_FDS, &[], n as f64);
-        }
+        values[OPEN_FDS] = count_open_fds().map(|n| n as f64);
         if let Some(limits) = read_file(&mut buf, "/proc/self/limits") {
-            if let Some(v) = soft_limit(limits, "Max open files") {
-                out.sample(MAX_FDS, &[], v);
-            }
-            if let Some(v) = soft_limit(limits, "Max address space") {
-                out.sample(VIRTUAL_MAX, &[], v);
+            values[MAX_FDS] = soft_limit(limits, "Max open files");
+            values[VIRTUAL_MAX] = soft_limit(limits, "Max address space");
+        }
+        for (desc, value) in values.into_iter().enumerate() {
+            if let Some(v) = value {
+                out.sample(desc, &[], v);
             }
         }
     }
@@ -160,7 +170,7 @@ fn read_file<'b>(buf: &'b mut [u8], path: &str) -> Option<&'b [u8]> {
 
 /// Parses `/proc/<pid>/stat`. The command name (field 2) may hold spaces and
 /// parentheses, so fields are counted from the last `)`.
-pub fn parse_stat(stat: &[u8]) -> Option<ProcessStats> {
+fn parse_stat(stat: &[u8]) -> Option<ProcessStats> {
     let close = stat.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
     // Field 3 (state) is the first after the name; field n is at n - 3.
@@ -187,7 +197,7 @@ pub fn parse_stat(stat: &[u8]) -> Option<ProcessStats> {
 
 /// The soft limit on the line of `/proc/self/limits` named `name`;
 /// "unlimited" is reported as 2^64 - 1, as client_golang does.
-pub fn soft_limit(limits: &[u8], name: &str) -> Option<f64> {
+fn soft_limit(limits: &[u8], name: &str) -> Option<f64> {
     let text = std::str::from_utf8(limits).ok()?;
     let line = text.lines().find(|l| l.starts_with(name))?;
     let soft = line[name.len()..].split_ascii_whitespace().next()?;

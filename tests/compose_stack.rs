@@ -216,8 +216,11 @@ fn compose_stack_scales_alerts_and_cleans_up() {
             if firing_at.is_none() {
                 return Err(format!("Prometheus has {states:?}"));
             }
-            let r = tinymon::client::get(&format!("{am}/api/v2/alerts"), Duration::from_secs(5))
-                .map_err(|e| format!("Alertmanager: {e}"))?;
+            let r = tinymon_test_support::client::get(
+                &format!("{am}/api/v2/alerts"),
+                Duration::from_secs(5),
+            )
+            .map_err(|e| format!("Alertmanager: {e}"))?;
             let listed: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
             let found = alert_names(&listed)
                 .iter()

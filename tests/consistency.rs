@@ -5,18 +5,19 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tinymon::encode::{parse_text, MetricType, TextEncoder};
-use tinymon::http::work::Rng;
+use tinymon::encode::TextEncoder;
 use tinymon::metrics::{Counter, Family, Histogram, Registry};
+use tinymon_test_support::Rng;
+use tinymon_test_support::{parse_text, Kind, ParsedSample};
 
 #[test]
 fn a_thousand_scrapes_under_two_observers_are_consistent() {
     let r = Registry::new();
     let h = r
-        .register(Family::<Histogram>::new("lat_seconds", "Latency.", &["route"]).unwrap())
+        .register(Family::<Histogram, 1>::new("lat_seconds", "Latency.", ["route"]).unwrap())
         .unwrap();
     let c = r
-        .register(Family::<Counter>::new("hits_total", "Hits.", &["route"]).unwrap())
+        .register(Family::<Counter, 1>::new("hits_total", "Hits.", ["route"]).unwrap())
         .unwrap();
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
@@ -27,19 +28,19 @@ fn a_thousand_scrapes_under_two_observers_are_consistent() {
                 while !stop.load(Ordering::Relaxed) {
                     let route = ["/a", "/b", "/c"][(rng.next_u64() % 3) as usize];
                     // 0 to 12 s: every bucket including +Inf gets traffic.
-                    h.get(&[route]).unwrap().observe(rng.next_f64() * 12.0);
-                    c.get(&[route]).unwrap().inc();
+                    h.get_or_create(&[route]).observe(rng.next_f64() * 12.0);
+                    c.get_or_create(&[route]).inc();
                 }
             });
         }
         let mut enc = TextEncoder::new();
         let mut last: HashMap<String, f64> = HashMap::new();
         for scrape in 0..1_000 {
-            let text = std::str::from_utf8(r.encode(&mut enc)).unwrap();
+            let text = std::str::from_utf8(enc.encode(&r)).unwrap();
             let families =
                 parse_text(text).unwrap_or_else(|e| panic!("scrape {scrape}: {e}\n{text}"));
             for f in &families {
-                if f.kind == MetricType::Histogram {
+                if f.kind == Kind::Histogram {
                     check_histogram(scrape, &f.samples);
                 }
                 for s in &f.samples {
@@ -60,8 +61,8 @@ fn a_thousand_scrapes_under_two_observers_are_consistent() {
     });
 }
 
-fn check_histogram(scrape: usize, samples: &[tinymon::encode::ParsedSample]) {
-    let mut by_series: HashMap<String, Vec<&tinymon::encode::ParsedSample>> = HashMap::new();
+fn check_histogram(scrape: usize, samples: &[ParsedSample]) {
+    let mut by_series: HashMap<String, Vec<&ParsedSample>> = HashMap::new();
     for s in samples {
         let key: Vec<_> = s.labels.iter().filter(|(k, _)| k != "le").collect();
         by_series.entry(format!("{key:?}")).or_default().push(s);

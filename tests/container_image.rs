@@ -97,7 +97,8 @@ fn image_runs_as_nobody_turns_healthy_serves_metrics_and_stops_cleanly() {
     }
 
     let base = format!("http://127.0.0.1:{port}");
-    let r = tinymon::client::get(&format!("{base}/metrics"), Duration::from_secs(5)).unwrap();
+    let r = tinymon_test_support::client::get(&format!("{base}/metrics"), Duration::from_secs(5))
+        .unwrap();
     assert_eq!(r.status, 200);
     let text = r.text();
     let (ok, out) = common::promtool_check(&text);
@@ -156,7 +157,9 @@ fn image_runs_as_nobody_turns_healthy_serves_metrics_and_stops_cleanly() {
     // `docker stop` with a 1.5 s request in flight: the answer still comes,
     // and the container exits 0 well before Docker's 10 s SIGKILL.
     let slow_url = format!("{base}/work?delay_ms=1500");
-    let slow = std::thread::spawn(move || tinymon::client::get(&slow_url, Duration::from_secs(10)));
+    let slow = std::thread::spawn(move || {
+        tinymon_test_support::client::get(&slow_url, Duration::from_secs(10))
+    });
     std::thread::sleep(Duration::from_millis(300));
     let stopping = Instant::now();
     docker(&["stop", &container.0]);

@@ -4,8 +4,9 @@
 mod common;
 
 use common::promtool_check;
-use tinymon::encode::{parse_text, TextEncoder};
+use tinymon::encode::TextEncoder;
 use tinymon::metrics::{Buckets, Counter, Family, Gauge, Histogram, Registry};
+use tinymon_test_support::parse_text;
 
 const AWKWARD: [&str; 8] = [
     "plain",
@@ -23,32 +24,33 @@ fn awkward_label_values_pass_promtool_and_read_back() {
     let r = Registry::new();
     let c = r
         .register(
-            Family::<Counter>::new("odd_total", "Help with \\ and\nnewline.", &["v"]).unwrap(),
+            Family::<Counter, 1>::new("odd_total", "Help with \\ and\nnewline.", ["v"]).unwrap(),
         )
         .unwrap();
     let g = r
-        .register(Family::<Gauge>::new("odd_level", "Gauge \"quoted\" help.", &["v", "w"]).unwrap())
+        .register(
+            Family::<Gauge, 2>::new("odd_level", "Gauge \"quoted\" help.", ["v", "w"]).unwrap(),
+        )
         .unwrap();
     let h = r
         .register(
-            Family::<Histogram>::with_config(
+            Family::<Histogram, 1>::with_config(
                 "odd_seconds",
                 "Histogram.",
-                &["v"],
+                ["v"],
                 Buckets::new(&[1e-5, 0.5, 1e6]).unwrap(),
             )
             .unwrap(),
         )
         .unwrap();
     for (i, v) in AWKWARD.iter().enumerate() {
-        c.get(&[v]).unwrap().inc_by(i as u64 + 1);
-        g.get(&[v, "x"])
-            .unwrap()
+        c.get_or_create(&[v]).inc_by(i as u64 + 1);
+        g.get_or_create(&[v, "x"])
             .set([f64::NAN, f64::INFINITY, -1.5e-9, 1e21][i % 4]);
-        h.get(&[v]).unwrap().observe(i as f64 * 0.3);
+        h.get_or_create(&[v]).observe(i as f64 * 0.3);
     }
     let mut enc = TextEncoder::new();
-    let text = String::from_utf8(r.encode(&mut enc).to_vec()).unwrap();
+    let text = String::from_utf8(enc.encode(&r).to_vec()).unwrap();
     let (ok, out) = promtool_check(&text);
     assert!(ok && out.trim().is_empty(), "promtool: {out}\n---\n{text}");
 

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{promtool_check, sample, Tinymon};
-use tinymon::client::Connection;
-use tinymon::http::work::Rng;
+use tinymon_test_support::client::Connection;
+use tinymon_test_support::Rng;
 
 fn rss_kb(pid: i32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -28,7 +28,8 @@ fn series_count(text: &str) -> usize {
 /// Time for a fresh connection to get /healthz answered.
 fn healthz_latency(t: &Tinymon) -> Duration {
     let start = Instant::now();
-    let r = tinymon::client::get(&t.url("/healthz"), Duration::from_secs(5)).expect("healthz");
+    let r = tinymon_test_support::client::get(&t.url("/healthz"), Duration::from_secs(5))
+        .expect("healthz");
     assert_eq!(r.status, 200);
     start.elapsed()
 }

@@ -79,8 +79,11 @@ fn env_listen_is_used() {
     let start = Instant::now();
     let mut ok = false;
     while start.elapsed() < Duration::from_secs(5) && !ok {
-        ok = tinymon::client::get(&format!("http://{addr}/healthz"), Duration::from_secs(1))
-            .is_ok_and(|r| r.status == 200);
+        ok = tinymon_test_support::client::get(
+            &format!("http://{addr}/healthz"),
+            Duration::from_secs(1),
+        )
+        .is_ok_and(|r| r.status == 200);
         std::thread::sleep(Duration::from_millis(20));
     }
     // The healthcheck subcommand finds the server through the same variable.
@@ -106,7 +109,7 @@ fn sigterm_finishes_in_flight_requests_and_exits_0() {
     let mut t = Tinymon::start(&["--workers", "2"]);
     let url = t.url("/work?delay_ms=800");
     let in_flight = std::thread::spawn(move || {
-        tinymon::client::get(&url, Duration::from_secs(10)).map(|r| r.status)
+        tinymon_test_support::client::get(&url, Duration::from_secs(10)).map(|r| r.status)
     });
     std::thread::sleep(Duration::from_millis(200));
     let sent = Instant::now();

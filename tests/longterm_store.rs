@@ -224,7 +224,9 @@ fn victoriametrics_answers_the_dashboard_and_survives_an_outage() {
 /// VictoriaMetrics's own resident memory, data size on disk and stored
 /// rows, from its /metrics.
 fn vm_figures(vm: &PromApi) -> (f64, f64, f64) {
-    let r = tinymon::client::get(&format!("{}/metrics", vm.base), Duration::from_secs(5)).unwrap();
+    let r =
+        tinymon_test_support::client::get(&format!("{}/metrics", vm.base), Duration::from_secs(5))
+            .unwrap();
     let text = r.text();
     let sum_of = |prefix: &str| -> f64 {
         text.lines()

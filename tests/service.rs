@@ -209,14 +209,17 @@ fn histogram_lines_are_ordered_and_cumulative() {
         buckets[0].1 >= 2.0,
         "0 and 3 ms land at or below 5 ms: {buckets:?}"
     );
-    // The registry writes families sorted by name, each once.
-    let names: Vec<&str> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .map(|l| l.split(' ').next().unwrap())
-        .collect();
-    let mut sorted = names.clone();
-    sorted.sort();
-    sorted.dedup();
-    assert_eq!(names, sorted);
+    // Each family once, its samples together (the strict parser refuses
+    // anything else); families in name order, except that a collector's
+    // families stay together as a block.
+    let families = tinymon_test_support::parse_text(&text).unwrap();
+    let names: Vec<&str> = families.iter().map(|f| f.name.as_str()).collect();
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    let i = |n: &str| names.iter().position(|x| *x == n).unwrap();
+    assert!(i("client_handle_seconds") < i("process_cpu_seconds_total"));
+    assert!(i("process_virtual_memory_max_bytes") < i("server_handle_request_seconds"));
+    assert!(i("tinymon_connections_closed_total") < i("tinymon_connections_open"));
 }

@@ -4,8 +4,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tinymon::encode::{parse_text, TextEncoder};
+use tinymon::encode::TextEncoder;
 use tinymon::metrics::{Counter, Family, Gauge, Registry};
+use tinymon_test_support::parse_text;
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
@@ -19,26 +20,25 @@ fuzz_target!(|data: &[u8]| {
 
     let r = Registry::new();
     // Invalid definitions must be refused with an error, never a panic.
-    let Ok(counter) = Family::<Counter>::new(name, help, &[label]) else { return };
+    let Ok(counter) = Family::<Counter, 1>::new(name, help, [label]) else { return };
     let Ok(counter) = r.register(counter) else { return };
-    let gauge = Family::<Gauge>::new("fuzz_level", help, &[label, "second"])
+    let gauge = Family::<Gauge, 2>::new("fuzz_level", help, [label, "second"])
         .ok()
         .and_then(|g| r.register(g).ok());
     let mut expected = Vec::new();
     for (i, v) in values.iter().enumerate() {
-        if let Some(c) = counter.get(&[v]) {
-            c.inc_by(i as u64 + 1);
-            if !expected.iter().any(|(e, _): &(String, u64)| e == v) {
-                expected.push((v.to_string(), 0));
-            }
-            expected.iter_mut().find(|(e, _)| e == v).unwrap().1 += i as u64 + 1;
+        counter.get_or_create(&[*v]).inc_by(i as u64 + 1);
+        if !expected.iter().any(|(e, _): &(String, u64)| e == v) {
+            expected.push((v.to_string(), 0));
         }
-        if let Some(g) = gauge.as_ref().and_then(|g| g.get(&[v, v])) {
-            g.set(f64::from_bits(u64::from(v.len() as u32).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+        expected.iter_mut().find(|(e, _)| e == v).unwrap().1 += i as u64 + 1;
+        if let Some(g) = gauge.as_ref() {
+            g.get_or_create(&[*v, *v])
+                .set(f64::from_bits(u64::from(v.len() as u32).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
         }
     }
     let mut enc = TextEncoder::new();
-    let out = std::str::from_utf8(r.encode(&mut enc)).expect("encoder writes UTF-8");
+    let out = std::str::from_utf8(enc.encode(&r)).expect("encoder writes UTF-8");
     let families = parse_text(out).unwrap_or_else(|e| panic!("{e}\n{out}"));
     let Some(fam) = families.iter().find(|f| f.name == name) else {
         // A family without series is left out of the scrape.

@@ -1,47 +1,22 @@
-//! Escaping for the two free-text places of the text format.
+//! Escaping for the two free-text places of the text formats.
 //!
 //! `# HELP` text escapes backslash and newline; label values additionally
 //! escape the double quote. Everything else, including non-ASCII UTF-8, is
-//! written as it is. Both functions copy unescaped runs in one go, so text
-//! without special characters costs a single `extend_from_slice`.
+//! written as it is. The escaping itself lives with the label sets
+//! (`metrics::labels`), which quote a series' values once when it is
+//! created; these are the entry points for the text that is escaped at
+//! scrape time (help, collectors' labels).
+
+use crate::metrics::escape_into;
 
 /// Appends `help` with `\` and newline escaped.
-///
-/// ```
-/// let mut buf = Vec::new();
-/// tinymon::encode::write_help(&mut buf, "a\\b\nc \"d\"");
-/// assert_eq!(buf, b"a\\\\b\\nc \"d\"");
-/// ```
-pub fn write_help(buf: &mut Vec<u8>, help: &str) {
-    write_escaped(buf, help, false);
+pub(crate) fn write_help(buf: &mut Vec<u8>, help: &str) {
+    escape_into(buf, help, false);
 }
 
 /// Appends `value` with `\`, `"` and newline escaped.
-///
-/// ```
-/// let mut buf = Vec::new();
-/// tinymon::encode::write_label_value(&mut buf, "say \"hi\"\n");
-/// assert_eq!(buf, b"say \\\"hi\\\"\\n");
-/// ```
-pub fn write_label_value(buf: &mut Vec<u8>, value: &str) {
-    write_escaped(buf, value, true);
-}
-
-fn write_escaped(buf: &mut Vec<u8>, text: &str, quote: bool) {
-    let bytes = text.as_bytes();
-    let mut run_start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escaped: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'"' if quote => b"\\\"",
-            _ => continue,
-        };
-        buf.extend_from_slice(&bytes[run_start..i]);
-        buf.extend_from_slice(escaped);
-        run_start = i + 1;
-    }
-    buf.extend_from_slice(&bytes[run_start..]);
+pub(crate) fn write_label_value(buf: &mut Vec<u8>, value: &str) {
+    escape_into(buf, value, true);
 }
 
 #[cfg(test)]

@@ -24,13 +24,7 @@ const DIGIT_PAIRS: [u8; 200] = {
 };
 
 /// Appends the decimal digits of `n`.
-///
-/// ```
-/// let mut buf = Vec::new();
-/// tinymon::encode::write_u64(&mut buf, 1_048_576);
-/// assert_eq!(buf, b"1048576");
-/// ```
-pub fn write_u64(buf: &mut Vec<u8>, mut n: u64) {
+pub(crate) fn write_u64(buf: &mut Vec<u8>, mut n: u64) {
     let mut tmp = [0u8; 20];
     let mut at = tmp.len();
     while n >= 100 {
@@ -50,17 +44,9 @@ pub fn write_u64(buf: &mut Vec<u8>, mut n: u64) {
     buf.extend_from_slice(&tmp[at..]);
 }
 
-/// Appends `v` formatted as Go's `FormatFloat(v, 'g', -1, 64)`.
-///
-/// ```
-/// let mut buf = Vec::new();
-/// for v in [0.005, 1.0, 1048576.0, f64::INFINITY, 0.00001] {
-///     tinymon::encode::write_f64(&mut buf, v);
-///     buf.push(b' ');
-/// }
-/// assert_eq!(buf, b"0.005 1 1.048576e+06 +Inf 1e-05 ");
-/// ```
-pub fn write_f64(buf: &mut Vec<u8>, v: f64) {
+/// Appends `v` formatted as Go's `FormatFloat(v, 'g', -1, 64)`:
+/// `0.005`, `1`, `1.048576e+06`, `+Inf`, `1e-05`.
+pub(crate) fn write_f64(buf: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
         buf.extend_from_slice(b"NaN");
         return;

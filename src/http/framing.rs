@@ -13,7 +13,7 @@
 use tiny_http::{HTTPVersion, Request};
 
 /// Largest request body tinymon reads (and discards); larger gets 413.
-pub const MAX_BODY_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: u64 = 64 * 1024;
 
 /// What the request's head says, once checked.
 #[derive(Debug, PartialEq, Eq)]

@@ -57,47 +57,48 @@ use std::time::{Duration, Instant};
 
 use super::closing::Closing;
 use super::socket::for_each_connection;
+use crate::metrics::{Collected, Collector, Desc, MetricType};
 
 /// How often the guard looks at the connections.
-pub const TICK: Duration = Duration::from_millis(100);
+pub(crate) const TICK: Duration = Duration::from_millis(100);
 
 /// How long a request may wait unanswered before the guard nudges the pool.
-pub const STUCK_AFTER: Duration = Duration::from_millis(200);
+pub(crate) const STUCK_AFTER: Duration = Duration::from_millis(200);
 
 /// Most nudges per tick; bounds the guard's own connections when many
 /// clients stall on purpose (those look the same as stuck ones).
 const MAX_NUDGES: usize = 16;
 
 /// Bytes a client may send without getting an answer.
-pub const MAX_UNANSWERED_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_UNANSWERED_BYTES: u64 = 64 * 1024;
 
 /// Limits the guard enforces.
 #[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    pub idle_timeout: Duration,
-    pub max_connections: usize,
+pub(crate) struct Limits {
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_connections: usize,
 }
 
 /// What the guard has done, for metrics. Every field is a statistic or a
 /// hint written by the guard thread alone, so Relaxed is enough throughout.
 #[derive(Debug, Default)]
-pub struct GuardStats {
+pub(crate) struct GuardStats {
     /// Open connections at the last tick.
-    pub open: AtomicU64,
+    pub(crate) open: AtomicU64,
     /// Sockets no longer connected that tiny_http has held for two ticks or
     /// more without closing them (see `framing`: tiny_http deadlocks on an
     /// HTTP/2.0 request line and never releases that connection).
-    pub unreleased: AtomicU64,
+    pub(crate) unreleased: AtomicU64,
     /// More connections than the limit at the last tick.
-    pub over_limit: AtomicBool,
-    pub closed_idle: AtomicU64,
-    pub closed_oversized: AtomicU64,
-    pub shed: AtomicU64,
+    pub(crate) over_limit: AtomicBool,
+    pub(crate) closed_idle: AtomicU64,
+    pub(crate) closed_oversized: AtomicU64,
+    pub(crate) shed: AtomicU64,
     /// Times the guard woke tiny_http's pool for a waiting connection.
-    pub pool_nudges: AtomicU64,
+    pub(crate) pool_nudges: AtomicU64,
     /// Workers replaced after dying of a panic (written by the server, not
     /// the guard; exported with the other server statistics).
-    pub worker_restarts: AtomicU64,
+    pub(crate) worker_restarts: AtomicU64,
 }
 
 /// What the guard remembers of a connection between ticks, by inode.
@@ -113,13 +114,13 @@ struct Remembered {
 /// One connection's `TCP_INFO`, reduced to what the rules need.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(crate) struct Observed {
-    pub bytes_received: u64,
+    pub(crate) bytes_received: u64,
     /// Data segments the server has sent; 0 means never answered.
-    pub segs_out: u32,
-    pub since_sent_ms: u32,
-    pub since_recv_ms: u32,
+    pub(crate) segs_out: u32,
+    pub(crate) since_sent_ms: u32,
+    pub(crate) since_recv_ms: u32,
     /// Bytes received when the server was last seen sending.
-    pub received_at_last_send: u64,
+    pub(crate) received_at_last_send: u64,
 }
 
 impl Observed {
@@ -294,7 +295,7 @@ fn tick(
 /// Raises the soft limit on open files to the hard limit, so the connection
 /// limit, not EMFILE, is what stops new connections (tiny_http's accept loop
 /// ends for good on an accept error). Returns the limit now in force.
-pub fn raise_fd_limit() -> u64 {
+pub(crate) fn raise_fd_limit() -> u64 {
     // SAFETY: getrlimit/setrlimit on a local struct.
     unsafe {
         let mut lim: libc::rlimit = std::mem::zeroed();
@@ -317,42 +318,42 @@ pub fn raise_fd_limit() -> u64 {
 /// Exports [`GuardStats`] as tinymon_connections_open,
 /// tinymon_connections_closed_total{reason}, tinymon_connections_unreleased,
 /// tinymon_pool_nudges_total and tinymon_worker_restarts_total.
-pub struct GuardCollector(pub Arc<GuardStats>);
+pub(crate) struct GuardCollector(pub(crate) Arc<GuardStats>);
 
-const GUARD_DESCS: [crate::metrics::Desc; 5] = [
-    crate::metrics::Desc {
+const GUARD_DESCS: [Desc; 5] = [
+    Desc {
         name: "tinymon_connections_closed_total",
         help: "Connections the server closed on its own, by reason: idle (nothing sent for the idle timeout), oversized (request too large), shed (over the connection limit, closed before sending anything).",
-        kind: crate::encode::MetricType::Counter,
+        kind: MetricType::Counter,
     },
-    crate::metrics::Desc {
+    Desc {
         name: "tinymon_connections_open",
         help: "Client connections open at the connection guard's last look (every 100 ms).",
-        kind: crate::encode::MetricType::Gauge,
+        kind: MetricType::Gauge,
     },
-    crate::metrics::Desc {
+    Desc {
         name: "tinymon_pool_nudges_total",
         help: "Times the connection guard woke tiny_http's thread pool for a request left waiting.",
-        kind: crate::encode::MetricType::Counter,
+        kind: MetricType::Counter,
     },
-    crate::metrics::Desc {
+    Desc {
         name: "tinymon_connections_unreleased",
         help: "Sockets no longer connected that tiny_http still holds open (it never releases a connection that sent an HTTP/2.0 request line); only a restart frees them.",
-        kind: crate::encode::MetricType::Gauge,
+        kind: MetricType::Gauge,
     },
-    crate::metrics::Desc {
+    Desc {
         name: "tinymon_worker_restarts_total",
         help: "Worker threads replaced after a panic escaped the request handler.",
-        kind: crate::encode::MetricType::Counter,
+        kind: MetricType::Counter,
     },
 ];
 
-impl crate::metrics::Collector for GuardCollector {
-    fn descs(&self) -> &[crate::metrics::Desc] {
+impl Collector for GuardCollector {
+    fn descs(&self) -> &[Desc] {
         &GUARD_DESCS
     }
 
-    fn collect(&self, out: &mut crate::metrics::Collected<'_>) {
+    fn collect(&self, out: &mut Collected<'_, '_>) {
         let s = &self.0;
         for (reason, n) in [
             ("idle", &s.closed_idle),

@@ -1,30 +1,33 @@
-//! The instrumented HTTP service.
+//! HTTP instrumentation for tiny_http.
 //!
-//! - [`server`]: tiny_http and the worker pool, graceful shutdown;
-//! - [`guard`]: timeouts and limits on tiny_http's connections;
-//! - [`app`]: the routes and the middleware recording RED metrics;
-//! - [`router`]: route templates, the `path` label;
-//! - [`labels`]: the fixed sets every label value comes from;
-//! - [`service_metrics`]: the metric families, named as in the Go original;
-//! - [`work`]: the `/work` route's simulated downstream call;
-//! - `page`: the live page at `/`.
+//! Two ways in:
+//! - [`RedMetrics::serve`] wraps one request of your own tiny_http loop
+//!   with the Go original's RED metrics (request total, status, seconds,
+//!   in-flight);
+//! - [`Service`] + [`Server`]: routes by template, `/metrics`, the same RED
+//!   metrics, and a worker pool that makes tiny_http safe to face clients:
+//!   strict request framing (RFC 9112), limits on targets, headers and
+//!   bodies, idle timeouts and a connection limit enforced by a guard
+//!   thread, supervised workers and a graceful shutdown.
+//!
+//! Label values come from fixed sets ([`method_label`], [`status_label`],
+//! route templates or [`UNMATCHED`]), so no client can create series.
 
-pub mod app;
 mod closing;
 mod framing;
-pub mod guard;
-pub mod labels;
-mod page;
-pub mod reply;
+mod guard;
+mod labels;
+mod red;
+mod reply;
 mod respond;
-pub mod router;
-pub mod server;
-pub mod service_metrics;
+mod router;
+mod server;
+mod service;
 mod socket;
-pub mod work;
 
-pub use app::App;
 pub use labels::{method_label, status_label, OTHER_METHOD, UNMATCHED};
+pub use red::{RedMetrics, SERVER_TYPE};
+pub use reply::{Reply, TEXT};
 pub use router::{RouteMatch, RouteTemplate, Router};
-pub use server::{RunningServer, ServeError, ShutdownHandle};
-pub use service_metrics::ServiceMetrics;
+pub use server::{loopback_for, ServeError, Server, ServerSettings, ShutdownHandle};
+pub use service::{Handler, Service, MAX_HEADER_BYTES, MAX_TARGET_BYTES};

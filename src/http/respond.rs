@@ -72,10 +72,20 @@ pub(crate) fn write_answer(
     head.extend_from_slice(b"\r\nServer: tinymon\r\nDate: ");
     head.extend_from_slice(date.get(SystemTime::now()));
     head.extend_from_slice(b"\r\nContent-Type: ");
-    head.extend_from_slice(answer.content_type.as_bytes());
+    let content_type = if has_line_break(answer.content_type) {
+        "application/octet-stream"
+    } else {
+        answer.content_type
+    };
+    head.extend_from_slice(content_type.as_bytes());
     head.extend_from_slice(b"\r\nContent-Length: ");
     push_int(head, answer.body.len() as u64);
     for (name, value) in answer.extra.iter().chain(answer.fixed) {
+        // Handlers supply these; a CR or LF would start a header or a body
+        // of the client's choosing, so such a header is left out.
+        if has_line_break(name) || has_line_break(value) {
+            continue;
+        }
         head.extend_from_slice(b"\r\n");
         head.extend_from_slice(name.as_bytes());
         head.extend_from_slice(b": ");
@@ -92,6 +102,10 @@ pub(crate) fn write_answer(
         out.write_all(answer.body)?;
     }
     out.flush()
+}
+
+fn has_line_break(s: &str) -> bool {
+    s.bytes().any(|b| b == b'\r' || b == b'\n')
 }
 
 fn push_int(out: &mut Vec<u8>, mut n: u64) {
@@ -191,6 +205,22 @@ mod tests {
         let mut out = Vec::new();
         write_answer(&mut out, &mut Vec::new(), &mut DateCache::default(), answer).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn line_breaks_in_handler_headers_inject_nothing() {
+        let text = written(&Answer {
+            status: 200,
+            content_type: "text/plain\r\nX-Evil: 1",
+            extra: Some(("X-Id", "a\r\nSet-Cookie: b")),
+            fixed: &[("X-Fine", "yes"), ("X-Bad\n", "no")],
+            body: b"ok",
+            head_only: false,
+            persistence: Persistence::KeepAlive,
+        });
+        assert!(!text.contains("Evil") && !text.contains("Set-Cookie") && !text.contains("X-Bad"));
+        assert!(text.contains("\r\nContent-Type: application/octet-stream\r\n"));
+        assert!(text.contains("\r\nX-Fine: yes\r\n"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! tiny_http accepts connections and parses requests on its own threads and
 //! queues them; a fixed pool of workers takes them (`recv_timeout`) and runs
-//! [`App::handle`]. Shutdown, in order:
+//! the [`Service`]'s request pipeline. Shutdown, in order:
 //!
 //! 1. `stopping` is set, so answers carry `Connection: close` and their
 //!    connections are closed after the answer;
@@ -14,16 +14,16 @@
 //!    clients sent before the shutdown, on connections already accepted)
 //!    until nothing has arrived for 200 ms, then exit.
 //!
-//! [`RunningServer::wait`] returns when every worker has exited, or at the
+//! [`Server::wait`] returns when every worker has exited, or at the
 //! latest [`SHUTDOWN_GRACE`] after shutdown began.
 //!
 //! Workers are supervised: a worker that dies of a panic that escaped the
 //! handler's `catch_unwind` (say, while writing an answer) is replaced by
-//! [`RunningServer::wait`], and counted in `tinymon_worker_restarts_total`,
+//! [`Server::wait`], and counted in `tinymon_worker_restarts_total`,
 //! so the pool never shrinks while serving.
 
 use std::io;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -33,13 +33,12 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
-use super::app::{App, Connections, WorkerState};
 use super::closing::Closing;
 use super::guard::{self, Limits};
-use crate::config::ServeConfig;
+use super::service::{Connections, Service, Worker};
 
 /// How long shutdown waits for in-flight requests.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
 
 /// How often an idle worker checks whether shutdown began (the unblocks
 /// usually wake it sooner).
@@ -48,9 +47,43 @@ const IDLE_WAKE: Duration = Duration::from_millis(250);
 /// A draining worker exits once no request has arrived for this long.
 const DRAIN_QUIET: Duration = Duration::from_millis(200);
 
+/// How a [`Server`] listens and what it allows.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    /// Address to listen on; port 0 picks a free one ([`Server::addr`]).
+    pub listen: SocketAddr,
+    /// Worker threads running handlers (at least 1).
+    pub workers: usize,
+    /// Connections that send nothing for this long are closed.
+    pub idle_timeout: Duration,
+    /// Connections beyond this are shed (at least 1).
+    pub max_connections: usize,
+    /// Raise this process's soft limit on open files to its hard limit at
+    /// start, so the connection limit, not EMFILE, is what stops new
+    /// connections (tiny_http's accept loop ends for good on an accept
+    /// error). It changes the whole process, so it is off by default.
+    pub raise_fd_limit: bool,
+}
+
+impl Default for ServerSettings {
+    /// 127.0.0.1:8080, 8 workers, 30 s idle timeout, 2048 connections,
+    /// process limits untouched.
+    fn default() -> Self {
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            workers: 8,
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 2048,
+            raise_fd_limit: false,
+        }
+    }
+}
+
 /// Why the server could not start or stopped badly.
 #[derive(Debug)]
 pub enum ServeError {
+    /// Settings that cannot work (no workers, say).
+    Settings(String),
     /// The address is taken.
     AddrInUse(SocketAddr),
     /// Any other failure to listen.
@@ -62,6 +95,7 @@ pub enum ServeError {
 impl std::fmt::Display for ServeError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            ServeError::Settings(why) => write!(f, "invalid server settings: {why}"),
             ServeError::AddrInUse(a) => write!(
                 f,
                 "cannot listen on {a}: address already in use (stop the other process or choose another --listen)"
@@ -106,10 +140,31 @@ impl Shared {
     }
 }
 
-/// A started server; dropping it does not stop it: use [`RunningServer::shutdown_handle`].
-pub struct RunningServer {
+/// A started server; dropping it does not stop it: use [`Server::shutdown_handle`].
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::sync::Arc;
+/// use tinymon::http::{Server, ServerSettings, Service};
+/// use tinymon::metrics::Registry;
+///
+/// let service = Arc::new(Service::new(Arc::new(Registry::new()), ()).unwrap());
+/// let settings = ServerSettings { listen: "127.0.0.1:0".parse().unwrap(), ..Default::default() };
+/// let server = Server::start(&settings, service).unwrap();
+///
+/// let mut conn = std::net::TcpStream::connect(server.addr()).unwrap();
+/// conn.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+/// let mut answer = String::new();
+/// conn.read_to_string(&mut answer).unwrap();
+/// assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"));
+/// assert!(answer.contains("\nserver_handle_requests_in_flight 1\n"));
+///
+/// server.shutdown_handle().shutdown();
+/// server.wait().unwrap();
+/// ```
+pub struct Server<S> {
     shared: Arc<Shared>,
-    app: Arc<App>,
+    service: Arc<Service<S>>,
     addr: SocketAddr,
     /// Each worker sends whether it died of a panic when it ends.
     done: mpsc::Receiver<bool>,
@@ -127,12 +182,19 @@ impl ShutdownHandle {
     }
 }
 
-impl RunningServer {
-    /// Binds `config.listen` and starts `config.workers` threads serving
-    /// `app`, with the connection guard enforcing the config's limits.
-    pub fn start(config: &ServeConfig, app: Arc<App>) -> Result<Self, ServeError> {
-        let (addr, workers) = (config.listen, config.workers);
-        guard::raise_fd_limit();
+impl<S: Send + Sync + 'static> Server<S> {
+    /// Binds `settings.listen` and starts `settings.workers` threads serving
+    /// `service`, with the connection guard enforcing the limits.
+    pub fn start(settings: &ServerSettings, service: Arc<Service<S>>) -> Result<Self, ServeError> {
+        let (addr, workers) = (settings.listen, settings.workers);
+        if workers == 0 || settings.max_connections == 0 {
+            return Err(ServeError::Settings(
+                "workers and max_connections must be at least 1".into(),
+            ));
+        }
+        if settings.raise_fd_limit {
+            guard::raise_fd_limit();
+        }
         let listener = TcpListener::bind(addr).map_err(|e| match e.kind() {
             io::ErrorKind::AddrInUse => ServeError::AddrInUse(addr),
             _ => ServeError::Listen(addr, e),
@@ -148,12 +210,12 @@ impl RunningServer {
         let closing = Arc::new(Closing::new(local.port()));
         guard::start(
             local,
-            crate::config::loopback_for(local),
+            loopback_for(local),
             Limits {
-                idle_timeout: config.idle_timeout,
-                max_connections: config.max_connections,
+                idle_timeout: settings.idle_timeout,
+                max_connections: settings.max_connections,
             },
-            app.guard_stats.clone(),
+            service.guard_stats.clone(),
             closing.clone(),
             guard_stop.clone(),
         )
@@ -170,9 +232,9 @@ impl RunningServer {
         });
 
         let (done_tx, done) = mpsc::channel();
-        let server = RunningServer {
+        let server = Server {
             shared,
-            app,
+            service,
             addr: local,
             done,
             done_tx,
@@ -187,12 +249,12 @@ impl RunningServer {
 
     fn spawn_worker(&self, i: usize) -> io::Result<()> {
         let shared = self.shared.clone();
-        let app = self.app.clone();
+        let service = self.service.clone();
         let done_tx = self.done_tx.clone();
         thread::Builder::new()
             .name(format!("worker-{i}"))
             .spawn(move || {
-                let died = supervised(|| work_loop(&shared, &app));
+                let died = supervised(|| work_loop(&shared, &service));
                 let _ = done_tx.send(died);
             })
             .map(|_| ())
@@ -217,7 +279,7 @@ impl RunningServer {
             match self.done.recv_timeout(Duration::from_millis(100)) {
                 Ok(true) if !self.shared.stopping.load(Ordering::Relaxed) => {
                     // A worker died serving: replace it.
-                    self.app
+                    self.service
                         .guard_stats
                         .worker_restarts
                         .fetch_add(1, Ordering::Relaxed);
@@ -272,8 +334,26 @@ fn supervised(body: impl FnOnce()) -> bool {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).is_err()
 }
 
-fn work_loop(shared: &Shared, app: &App) {
-    let mut state = WorkerState::default();
+/// The address to reach a server listening on `listen` from the same host:
+/// `listen` itself, or loopback when it is the unspecified address.
+///
+/// ```
+/// use tinymon::http::loopback_for;
+/// assert_eq!(loopback_for("0.0.0.0:8080".parse().unwrap()).to_string(), "127.0.0.1:8080");
+/// assert_eq!(loopback_for("[::]:80".parse().unwrap()).to_string(), "[::1]:80");
+/// assert_eq!(loopback_for("10.0.0.2:80".parse().unwrap()).to_string(), "10.0.0.2:80");
+/// ```
+pub fn loopback_for(listen: SocketAddr) -> SocketAddr {
+    let ip: IpAddr = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
+fn work_loop<S: Send + Sync + 'static>(shared: &Shared, service: &Service<S>) {
+    let mut worker = Worker::default();
     let conns = Connections {
         closing: &shared.closing,
         stopping: &shared.stopping,
@@ -287,7 +367,7 @@ fn work_loop(shared: &Shared, app: &App) {
                 if tests::DIE_ON_NEXT_REQUEST.swap(false, Ordering::Relaxed) {
                     panic!("test: a worker dies outside the handler");
                 }
-                app.handle(request, &mut state, &conns);
+                service.handle(request, &mut worker, &conns);
             }
             Ok(None) => {}
             Err(e) => {
@@ -308,7 +388,7 @@ fn work_loop(shared: &Shared, app: &App) {
     loop {
         match shared.server.recv_timeout(DRAIN_QUIET) {
             Ok(Some(request)) => {
-                app.handle(request, &mut state, &conns);
+                service.handle(request, &mut worker, &conns);
                 quiet_since = Instant::now();
             }
             // A timeout, another worker's unblock, or the accept loop's
@@ -325,46 +405,67 @@ fn work_loop(shared: &Shared, app: &App) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::Reply;
     use crate::metrics::Registry;
+    use std::io::{Read, Write};
+    use tiny_http::{Method, Request};
 
     /// Makes the next worker to take a request panic outside the handler.
     pub(super) static DIE_ON_NEXT_REQUEST: AtomicBool = AtomicBool::new(false);
 
+    fn slow<'a>(_: &'a (), _: &Request) -> Reply<'a> {
+        thread::sleep(Duration::from_millis(300));
+        Reply::text(200, "slow\n")
+    }
+
+    /// The status of `GET path` on a fresh connection (0 if none came).
+    fn status(addr: SocketAddr, path: &str) -> u16 {
+        let Ok(mut c) = std::net::TcpStream::connect(addr) else {
+            return 0;
+        };
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        if c.write_all(req.as_bytes()).is_err() {
+            return 0;
+        }
+        let mut answer = String::new();
+        let _ = c.read_to_string(&mut answer);
+        answer
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|r| r.get(..3))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0)
+    }
+
     #[test]
     fn a_worker_that_dies_is_replaced_and_counted() {
-        let config = ServeConfig {
+        let settings = ServerSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             workers: 2,
-            idle_timeout: Duration::from_secs(30),
-            max_connections: 100,
-            metrics_token: None,
+            ..ServerSettings::default()
         };
-        let app = Arc::new(App::new(Box::leak(Box::new(Registry::new()))).unwrap());
-        let server = RunningServer::start(&config, app.clone()).unwrap();
-        let base = format!("http://{}", server.addr());
+        let service = Service::new(Arc::new(Registry::new()), ())
+            .unwrap()
+            .route(Method::Get, "/slow", slow)
+            .unwrap();
+        let service = Arc::new(service);
+        let server = Server::start(&settings, service.clone()).unwrap();
+        let addr = server.addr();
         let stop = server.shutdown_handle();
         let waiter = thread::spawn(move || server.wait());
         DIE_ON_NEXT_REQUEST.store(true, Ordering::Relaxed);
         // The dying worker's request is dropped while unwinding; tiny_http
         // answers it with an empty 500 or the connection ends.
-        let _ = crate::client::get(&format!("{base}/hello"), Duration::from_secs(5));
+        let _ = status(addr, "/slow");
         let started = Instant::now();
-        while app.guard_stats.worker_restarts.load(Ordering::Relaxed) == 0 {
+        while service.guard_stats.worker_restarts.load(Ordering::Relaxed) == 0 {
             assert!(started.elapsed() < Duration::from_secs(5), "no restart");
             thread::sleep(Duration::from_millis(20));
         }
         // Both workers serve again: two slow requests run side by side.
-        let slow = format!("{base}/work?delay_ms=300");
         let t0 = Instant::now();
         let pair: Vec<_> = (0..2)
-            .map(|_| {
-                let slow = slow.clone();
-                thread::spawn(move || {
-                    crate::client::get(&slow, Duration::from_secs(5))
-                        .unwrap()
-                        .status
-                })
-            })
+            .map(|_| thread::spawn(move || status(addr, "/slow")))
             .collect();
         for p in pair {
             assert_eq!(p.join().unwrap(), 200);
@@ -374,8 +475,29 @@ mod tests {
             took < Duration::from_millis(550),
             "{took:?}: the pool shrank"
         );
-        assert_eq!(app.guard_stats.worker_restarts.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            service.guard_stats.worker_restarts.load(Ordering::Relaxed),
+            1
+        );
         stop.shutdown();
         assert!(waiter.join().unwrap().is_ok());
+    }
+
+    #[test]
+    fn settings_that_cannot_work_are_refused() {
+        let service = Arc::new(Service::new(Arc::new(Registry::new()), ()).unwrap());
+        for settings in [
+            ServerSettings {
+                workers: 0,
+                ..ServerSettings::default()
+            },
+            ServerSettings {
+                max_connections: 0,
+                ..ServerSettings::default()
+            },
+        ] {
+            let err = Server::start(&settings, service.clone()).err().unwrap();
+            assert!(matches!(err, ServeError::Settings(_)), "{err}");
+        }
     }
 }

@@ -5,8 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::Metric;
-use crate::encode::{MetricType, SeriesWriter};
+use super::{Labels, Metric, MetricType, Value, Visitor};
 
 /// A counter: only ever goes up.
 ///
@@ -58,8 +57,8 @@ impl Metric for Counter {
         Counter::new()
     }
 
-    fn encode(&self, out: &mut SeriesWriter<'_>) {
-        out.sample_u64("", self.get());
+    fn read(&self, labels: Labels<'_>, out: &mut dyn Visitor<'_>) {
+        out.value(labels, Value::Int(self.get()));
     }
 }
 

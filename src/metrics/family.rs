@@ -14,9 +14,19 @@
 //! # Bounded cardinality
 //!
 //! `reserved` counts series created or being created; a new label set first
-//! reserves a place with a compare-and-swap that refuses past the cap. Beyond
-//! the cap nothing is allocated: the lookup returns `None` and the family's
-//! `dropped` counter (exported as `tinymon_series_dropped_total`) goes up.
+//! reserves a place with a compare-and-swap that refuses past the cap.
+//! Beyond the cap nothing is allocated: [`Family::get_or_create`] returns the
+//! family's *overflow series*, whose every label value is
+//! [`OVERFLOW_LABEL_VALUE`], and the family's `overflowed` counter (exported
+//! as `tinymon_series_dropped_total{family="..."}`) goes up. So callers never
+//! handle a missing series, nothing recorded is lost from the totals, and
+//! memory stays bounded whatever label values arrive. The overflow series is
+//! built with the family and written out only once something landed in it.
+//!
+//! # Label arity
+//!
+//! `Family<M, N>` has `N` label names and takes `&[&str; N]`, so the wrong
+//! number of values does not compile.
 //!
 //! Encoding walks `order`, the series in creation order, so output is stable
 //! from scrape to scrape.
@@ -25,8 +35,8 @@ use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-use super::{Counter, Metric, MetricError};
-use crate::encode::{write_family_header, write_label_pairs, MetricType, SeriesWriter};
+use super::labels::LabelSet;
+use super::{Counter, FamilyDesc, Labels, Metric, MetricError, MetricType, Visitor};
 
 /// The series cap a family gets unless built with [`Family::with_series_cap`].
 pub const DEFAULT_SERIES_CAP: usize = 10_000;
@@ -34,33 +44,34 @@ pub const DEFAULT_SERIES_CAP: usize = 10_000;
 /// The largest series cap accepted (the table is sized at twice the cap).
 pub const MAX_SERIES_CAP: usize = 1 << 24;
 
+/// Every label value of a family's overflow series: label sets past the
+/// series cap are all recorded there.
+pub const OVERFLOW_LABEL_VALUE: &str = "__overflow__";
+
 struct Series<M> {
     hash: u64,
-    values: Box<[Box<str>]>,
-    /// Escaped `a="x",b="y"`, built once at creation for the encoder.
-    labels: Box<str>,
+    labels: LabelSet,
     metric: M,
 }
 
 impl<M> Series<M> {
     fn matches(&self, hash: u64, values: &[&str]) -> bool {
-        self.hash == hash
-            && self.values.len() == values.len()
-            && self.values.iter().zip(values).all(|(a, b)| **a == **b)
+        self.hash == hash && self.labels.matches(values)
     }
 }
 
-/// A family of series of metric `M`, keyed by label values.
+/// A family of series of metric `M`, keyed by `N` label values.
 ///
 /// ```
 /// use tinymon::metrics::{Counter, Family};
-/// let requests = Family::<Counter>::new("requests_total", "Requests.", &["method"]).unwrap();
-/// requests.get(&["GET"]).unwrap().inc();
-/// requests.get(&["GET"]).unwrap().inc();
-/// assert_eq!(requests.get(&["GET"]).unwrap().get(), 2);
+/// let requests = Family::<Counter, 1>::new("requests_total", "Requests.", ["method"]).unwrap();
+/// requests.get_or_create(&["GET"]).inc();
+/// requests.get_or_create(&["GET"]).inc();
+/// assert_eq!(requests.get(&["GET"]).map(Counter::get), Some(2));
+/// assert!(requests.get(&["PUT"]).is_none(), "get never creates");
 /// assert_eq!(requests.len(), 1);
 /// ```
-pub struct Family<M: Metric> {
+pub struct Family<M: Metric, const N: usize> {
     name: Box<str>,
     help: Box<str>,
     label_names: Box<[Box<str>]>,
@@ -75,32 +86,31 @@ pub struct Family<M: Metric> {
     reserved: AtomicUsize,
     /// Next free index in `order`.
     published: AtomicUsize,
-    /// Label sets refused because the family was at its cap.
-    dropped: Counter,
-    /// Label sets refused because their number of values was wrong: a bug
-    /// in the caller, not load, so it is counted apart.
-    arity_errors: Counter,
+    /// Lookups of new label sets past the cap, recorded in `overflow`.
+    overflowed: Counter,
+    /// Where label sets past the cap are recorded.
+    overflow: Series<M>,
     /// The family owns its series (for Send/Sync and drop check).
     _owns: PhantomData<Box<Series<M>>>,
 }
 
-impl<M: Metric> Family<M>
+impl<M: Metric, const N: usize> Family<M, N>
 where
     M::Config: Default,
 {
     /// A family with the metric's default configuration (default buckets for
     /// histograms) and the default series cap.
-    pub fn new(name: &str, help: &str, label_names: &[&str]) -> Result<Self, MetricError> {
+    pub fn new(name: &str, help: &str, label_names: [&str; N]) -> Result<Self, MetricError> {
         Self::with_config(name, help, label_names, M::Config::default())
     }
 }
 
-impl<M: Metric> Family<M> {
+impl<M: Metric, const N: usize> Family<M, N> {
     /// A family whose series are built from `config` (buckets for histograms).
     pub fn with_config(
         name: &str,
         help: &str,
-        label_names: &[&str],
+        label_names: [&str; N],
         config: M::Config,
     ) -> Result<Self, MetricError> {
         let reserved: &[&str] = if M::TYPE == MetricType::Histogram {
@@ -108,30 +118,33 @@ impl<M: Metric> Family<M> {
         } else {
             &[]
         };
-        super::error::check_definition(name, help, label_names, reserved)?;
+        super::error::check_definition(name, help, &label_names, reserved)?;
+        let label_names: Box<[Box<str>]> = label_names.iter().map(|&n| n.into()).collect();
+        let overflow = Series {
+            hash: 0,
+            labels: LabelSet::new(&label_names, &[OVERFLOW_LABEL_VALUE; N]),
+            metric: M::with_config(&config),
+        };
         let mut family = Family {
             name: name.into(),
             help: help.into(),
-            label_names: label_names.iter().map(|&n| n.into()).collect(),
+            label_names,
             config,
             cap: 0,
             slots: Box::new([]),
             order: Box::new([]),
             reserved: AtomicUsize::new(0),
             published: AtomicUsize::new(0),
-            dropped: Counter::new(),
-            arity_errors: Counter::new(),
+            overflowed: Counter::new(),
+            overflow,
             _owns: PhantomData,
         };
-        family.set_cap(if label_names.is_empty() {
-            1
-        } else {
-            DEFAULT_SERIES_CAP
-        });
+        family.set_cap(if N == 0 { 1 } else { DEFAULT_SERIES_CAP });
         Ok(family)
     }
 
-    /// Sets how many label sets this family accepts before dropping new ones.
+    /// Sets how many label sets this family holds before new ones go to its
+    /// overflow series.
     pub fn with_series_cap(mut self, cap: usize) -> Result<Self, MetricError> {
         if cap == 0 || cap > MAX_SERIES_CAP {
             return Err(MetricError::InvalidSeriesCap(self.name.to_string(), cap));
@@ -156,18 +169,18 @@ impl<M: Metric> Family<M> {
         &self.help
     }
 
-    /// Label sets refused because the family was at its cap.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.get()
+    /// Lookups of new label sets past the series cap, each recorded in the
+    /// overflow series instead.
+    pub fn overflowed(&self) -> u64 {
+        self.overflowed.get()
     }
 
-    /// Lookups refused because the number of values did not match the
-    /// label names.
-    pub fn arity_errors(&self) -> u64 {
-        self.arity_errors.get()
+    /// The overflow series (every label value [`OVERFLOW_LABEL_VALUE`]).
+    pub fn overflow(&self) -> &M {
+        &self.overflow.metric
     }
 
-    /// Number of series.
+    /// Number of series, not counting the overflow series.
     pub fn len(&self) -> usize {
         self.published.load(Ordering::Relaxed)
     }
@@ -178,15 +191,27 @@ impl<M: Metric> Family<M> {
     }
 
     /// The series for `values` (one per label name, in order), created on
-    /// first use. `None` when the family is at its series cap (counted in
-    /// [`Family::dropped`]) or the number of values is wrong (counted in
-    /// [`Family::arity_errors`]).
+    /// first use. Past the series cap, a new label set gets the overflow
+    /// series (see the module docs). Lock-free; allocates only when it
+    /// creates a series.
     #[inline]
-    pub fn get(&self, values: &[&str]) -> Option<&M> {
-        if values.len() != self.label_names.len() {
-            self.arity_errors.inc();
-            return None;
+    pub fn get_or_create(&self, values: &[&str; N]) -> &M {
+        match self.find(values) {
+            Ok(metric) => metric,
+            Err((hash, at)) => self.insert(values, hash, at),
         }
+    }
+
+    /// The series for `values` if it exists; never creates one.
+    #[inline]
+    pub fn get(&self, values: &[&str; N]) -> Option<&M> {
+        self.find(values).ok()
+    }
+
+    /// Probes for `values`: the series, or its hash and the empty slot the
+    /// probe ended on.
+    #[inline]
+    fn find(&self, values: &[&str; N]) -> Result<&M, (u64, usize)> {
         let hash = hash_label_values(values);
         let mask = self.slots.len() - 1;
         let mut at = hash as usize & mask;
@@ -195,19 +220,21 @@ impl<M: Metric> Family<M> {
             // pointer comes with the fully built series behind it.
             let p = self.slots[at].load(Ordering::Acquire);
             if p.is_null() {
-                return self.insert(values, hash, at);
+                return Err((hash, at));
             }
-            // SAFETY: published series are never freed before the family.
+            // SAFETY: a non-null slot points to a series published by
+            // `insert`, which is never freed before the family (`Drop`), and
+            // `&self` keeps the family alive for the returned borrow.
             let series = unsafe { &*p };
             if series.matches(hash, values) {
-                return Some(&series.metric);
+                return Ok(&series.metric);
             }
             at = (at + 1) & mask;
         }
     }
 
     #[cold]
-    fn insert(&self, values: &[&str], hash: u64, first_empty: usize) -> Option<&M> {
+    fn insert(&self, values: &[&str; N], hash: u64, first_empty: usize) -> &M {
         // Relaxed is enough: `reserved` only bounds how many series exist; it
         // publishes no memory.
         let reserved = self
@@ -216,17 +243,12 @@ impl<M: Metric> Family<M> {
                 (n < self.cap).then_some(n + 1)
             });
         if reserved.is_err() {
-            self.dropped.inc();
-            return None;
+            self.overflowed.inc();
+            return &self.overflow.metric;
         }
-        let mut labels = Vec::new();
-        write_label_pairs(&mut labels, &self.label_names, values);
         let fresh = Box::into_raw(Box::new(Series {
             hash,
-            values: values.iter().map(|&v| v.into()).collect(),
-            labels: String::from_utf8(labels)
-                .expect("escaping keeps UTF-8")
-                .into_boxed_str(),
+            labels: LabelSet::new(&self.label_names, values),
             metric: M::with_config(&self.config),
         }));
         let mask = self.slots.len() - 1;
@@ -244,17 +266,20 @@ impl<M: Metric> Family<M> {
                     // Winners number at most `cap`, so the index is in bounds.
                     let index = self.published.fetch_add(1, Ordering::Relaxed);
                     self.order[index].store(fresh, Ordering::Release);
-                    // SAFETY: just published; lives as long as the family.
-                    return Some(unsafe { &(*fresh).metric });
+                    // SAFETY: `fresh` came from `Box::into_raw` above and is
+                    // now owned by the table, which frees it only in `Drop`.
+                    return unsafe { &(*fresh).metric };
                 }
                 Err(existing) => {
-                    // SAFETY: as in `get`.
+                    // SAFETY: as in `find`: a published series lives as long
+                    // as the family.
                     let series = unsafe { &*existing };
                     if series.matches(hash, values) {
-                        // SAFETY: `fresh` was never shared.
+                        // SAFETY: `fresh` came from `Box::into_raw` and lost
+                        // every CAS, so no other thread ever saw it.
                         drop(unsafe { Box::from_raw(fresh) });
                         self.reserved.fetch_sub(1, Ordering::Relaxed);
-                        return Some(&series.metric);
+                        return &series.metric;
                     }
                     at = (at + 1) & mask;
                 }
@@ -263,9 +288,9 @@ impl<M: Metric> Family<M> {
     }
 
     /// Calls `f` with the label values and metric of every series, in
-    /// creation order.
+    /// creation order (the overflow series is not included).
     pub fn for_each(&self, mut f: impl FnMut(&[Box<str>], &M)) {
-        self.each_series(|s| f(&s.values, &s.metric));
+        self.each_series(|s| f(&s.labels.values, &s.metric));
     }
 
     fn each_series(&self, mut f: impl FnMut(&Series<M>)) {
@@ -273,7 +298,7 @@ impl<M: Metric> Family<M> {
         for slot in &self.order[..published] {
             let p = slot.load(Ordering::Acquire);
             if !p.is_null() {
-                // SAFETY: as in `get`.
+                // SAFETY: as in `find`.
                 f(unsafe { &*p });
             }
         }
@@ -281,42 +306,46 @@ impl<M: Metric> Family<M> {
 }
 
 /// What the registry needs from a family, whatever its metric type.
-pub(crate) trait EncodeFamily: Send + Sync {
-    fn name(&self) -> &str;
-    fn dropped(&self) -> u64;
-    fn arity_errors(&self) -> u64;
-    fn encode(&self, buf: &mut Vec<u8>);
+pub(crate) trait ReadFamily: Send + Sync {
+    fn desc(&self) -> FamilyDesc<'_>;
+    /// Lookups past the series cap; `None` for unlabelled metrics.
+    fn overflowed(&self) -> Option<u64>;
+    /// Hands the family and every series to `out`; nothing for a family
+    /// with no series yet (client_golang does the same).
+    fn read<'r>(&'r self, out: &mut dyn Visitor<'r>);
 }
 
-impl<M: Metric> EncodeFamily for Family<M> {
-    fn name(&self) -> &str {
-        &self.name
+impl<M: Metric, const N: usize> ReadFamily for Family<M, N> {
+    fn desc(&self) -> FamilyDesc<'_> {
+        FamilyDesc {
+            name: &self.name,
+            help: &self.help,
+            kind: M::TYPE,
+        }
     }
 
-    fn dropped(&self) -> u64 {
-        self.dropped.get()
+    fn overflowed(&self) -> Option<u64> {
+        Some(self.overflowed.get())
     }
 
-    fn arity_errors(&self) -> u64 {
-        self.arity_errors.get()
-    }
-
-    /// Writes HELP, TYPE and every series; nothing for a family with no
-    /// series yet (client_golang does the same).
-    fn encode(&self, buf: &mut Vec<u8>) {
+    fn read<'r>(&'r self, out: &mut dyn Visitor<'r>) {
         if self.is_empty() {
             return;
         }
-        write_family_header(buf, &self.name, &self.help, M::TYPE);
+        out.family(self.desc());
         self.each_series(|series| {
             series
                 .metric
-                .encode(&mut SeriesWriter::new(buf, &self.name, &series.labels));
+                .read(Labels::series(&self.label_names, &series.labels), out);
         });
+        if self.overflowed.get() > 0 {
+            let labels = Labels::series(&self.label_names, &self.overflow.labels);
+            self.overflow.metric.read(labels, out);
+        }
     }
 }
 
-impl<M: Metric> Drop for Family<M> {
+impl<M: Metric, const N: usize> Drop for Family<M, N> {
     fn drop(&mut self) {
         // `&mut self`: no insert is in progress, so every winner is in `order`.
         for slot in self.order.iter() {
@@ -405,17 +434,49 @@ fn read_short(b: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Gauge, Histogram};
+    use crate::metrics::{Gauge, Histogram, HistogramReading, Value};
+
+    /// Records what a family hands to a visitor, as text.
+    #[derive(Default)]
+    struct Seen(Vec<String>);
+
+    impl<'r> Visitor<'r> for Seen {
+        fn family(&mut self, desc: FamilyDesc<'r>) {
+            self.0.push(format!("{} {}", desc.kind.as_str(), desc.name));
+        }
+        fn value(&mut self, labels: Labels<'_>, value: Value) {
+            self.0
+                .push(format!("{} {value:?}", labels.quoted().unwrap()));
+        }
+        fn histogram(&mut self, labels: Labels<'_>, r: &HistogramReading<'_>) {
+            let buckets: Vec<String> = r.buckets().map(|(b, n)| format!("{b}:{n}")).collect();
+            self.0.push(format!(
+                "{} [{}] sum={} count={}",
+                labels.quoted().unwrap(),
+                buckets.join(" "),
+                r.sum(),
+                r.count()
+            ));
+        }
+    }
+
+    fn seen<F: ReadFamily>(f: &F) -> Vec<String> {
+        let mut v = Seen::default();
+        f.read(&mut v);
+        v.0
+    }
 
     #[test]
     fn same_labels_same_series() {
-        let f = Family::<Counter>::new("c_total", "help", &["a", "b"]).unwrap();
-        f.get(&["x", "y"]).unwrap().inc();
-        f.get(&["x", "y"]).unwrap().inc();
-        f.get(&["xy", ""]).unwrap().inc();
-        f.get(&["", "xy"]).unwrap().inc();
+        let f = Family::<Counter, 2>::new("c_total", "help", ["a", "b"]).unwrap();
+        f.get_or_create(&["x", "y"]).inc();
+        f.get_or_create(&["x", "y"]).inc();
+        f.get_or_create(&["xy", ""]).inc();
+        f.get_or_create(&["", "xy"]).inc();
         assert_eq!(f.len(), 3);
         assert_eq!(f.get(&["x", "y"]).unwrap().get(), 2);
+        assert!(f.get(&["y", "x"]).is_none());
+        assert_eq!(f.len(), 3, "get does not create");
         let mut seen = Vec::new();
         f.for_each(|v, c| seen.push((v.join("|"), c.get())));
         assert_eq!(
@@ -429,33 +490,33 @@ mod tests {
     }
 
     #[test]
-    fn wrong_arity_is_dropped_not_created() {
-        let f = Family::<Gauge>::new("g", "help", &["a"]).unwrap();
-        assert!(f.get(&["x", "y"]).is_none());
-        assert!(f.get(&[]).is_none());
-        assert_eq!(f.len(), 0);
-        assert_eq!(f.arity_errors(), 2);
-        assert_eq!(f.dropped(), 0, "not counted as a cap drop");
-    }
-
-    #[test]
-    fn cap_bounds_series_and_counts_drops() {
-        let f = Family::<Counter>::new("c_total", "help", &["id"])
+    fn past_the_cap_label_sets_share_the_overflow_series() {
+        let f = Family::<Counter, 1>::new("c_total", "help", ["id"])
             .unwrap()
             .with_series_cap(3)
             .unwrap();
-        for id in ["a", "b", "c", "d", "e"] {
-            if let Some(c) = f.get(&[id]) {
-                c.inc();
-            }
+        for id in ["a", "b", "c", "d", "e", "d"] {
+            f.get_or_create(&[id]).inc();
         }
         assert_eq!(f.len(), 3);
-        assert_eq!(f.dropped(), 2);
+        assert_eq!(f.overflowed(), 3);
+        assert_eq!(f.overflow().get(), 3);
+        assert!(f.get(&["d"]).is_none(), "past the cap nothing is created");
         // Existing series keep working at the cap.
-        f.get(&["a"]).unwrap().inc();
+        f.get_or_create(&["a"]).inc();
         assert_eq!(f.get(&["a"]).unwrap().get(), 2);
+        assert_eq!(
+            seen(&f),
+            [
+                "counter c_total",
+                "id=\"a\" Int(2)",
+                "id=\"b\" Int(1)",
+                "id=\"c\" Int(1)",
+                "id=\"__overflow__\" Int(3)"
+            ]
+        );
         for bad in [0, MAX_SERIES_CAP + 1, usize::MAX] {
-            assert!(Family::<Counter>::new("c", "h", &["x"])
+            assert!(Family::<Counter, 1>::new("c", "h", ["x"])
                 .unwrap()
                 .with_series_cap(bad)
                 .is_err());
@@ -464,68 +525,65 @@ mod tests {
 
     #[test]
     fn cap_holds_under_concurrent_inserts() {
-        let f = Family::<Counter>::new("c_total", "help", &["id"])
+        let f = Family::<Counter, 1>::new("c_total", "help", ["id"])
             .unwrap()
             .with_series_cap(100)
             .unwrap();
+        let per_thread = crate::metrics::stress(1_000);
         std::thread::scope(|s| {
             for t in 0..4 {
                 let f = &f;
                 s.spawn(move || {
-                    for i in 0..crate::metrics::stress(1_000) {
+                    for i in 0..per_thread {
                         // Overlapping ids across threads race on the same slots.
                         let id = format!("{}", (i * 7 + t) % 500);
-                        if let Some(c) = f.get(&[&id]) {
-                            c.inc();
-                        }
+                        f.get_or_create(&[&id]).inc();
                     }
                 });
             }
         });
-        assert_eq!(f.len(), (4 * crate::metrics::stress(1_000)).min(100));
+        assert_eq!(f.len(), (4 * per_thread).min(100));
         let mut total = 0;
         let mut ids = std::collections::HashSet::new();
         f.for_each(|v, c| {
             total += c.get();
             assert!(ids.insert(v[0].to_string()), "duplicate series {:?}", v);
         });
+        assert_eq!(f.overflow().get(), f.overflowed());
         assert_eq!(
-            total + f.dropped(),
-            4 * crate::metrics::stress(1_000) as u64
+            total + f.overflowed(),
+            4 * per_thread as u64,
+            "nothing lost"
         );
     }
 
     #[test]
-    fn encodes_escaped_labels_and_skips_when_empty() {
-        let f = Family::<Histogram>::with_config(
+    fn reads_labels_and_skips_when_empty() {
+        let f = Family::<Histogram, 1>::with_config(
             "h_seconds",
             "Time.",
-            &["path"],
+            ["path"],
             crate::metrics::Buckets::new(&[1.0]).unwrap(),
         )
         .unwrap();
-        let mut buf = Vec::new();
-        f.encode(&mut buf);
-        assert!(buf.is_empty());
-        f.get(&["a\"b\\c\nd"]).unwrap().observe(0.5);
-        f.encode(&mut buf);
+        assert!(seen(&f).is_empty());
+        f.get_or_create(&["a\"b\\c\nd"]).observe(0.5);
         assert_eq!(
-            String::from_utf8(buf).unwrap(),
-            "# HELP h_seconds Time.\n# TYPE h_seconds histogram\n\
-             h_seconds_bucket{path=\"a\\\"b\\\\c\\nd\",le=\"1\"} 1\n\
-             h_seconds_bucket{path=\"a\\\"b\\\\c\\nd\",le=\"+Inf\"} 1\n\
-             h_seconds_sum{path=\"a\\\"b\\\\c\\nd\"} 0.5\n\
-             h_seconds_count{path=\"a\\\"b\\\\c\\nd\"} 1\n"
+            seen(&f),
+            [
+                "histogram h_seconds",
+                "path=\"a\\\"b\\\\c\\nd\" [1:1 inf:1] sum=0.5 count=1"
+            ]
         );
     }
 
     #[test]
     fn histogram_reserves_le() {
         assert_eq!(
-            Family::<Histogram>::new("h", "help", &["le"]).err(),
+            Family::<Histogram, 1>::new("h", "help", ["le"]).err(),
             Some(MetricError::ReservedLabelName("le".into()))
         );
-        assert!(Family::<Counter>::new("c", "help", &["le"]).is_ok());
+        assert!(Family::<Gauge, 1>::new("c", "help", ["le"]).is_ok());
     }
 
     #[test]

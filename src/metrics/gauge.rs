@@ -1,8 +1,7 @@
 //! A value that goes up and down.
 
 use super::atomic_f64::AtomicF64;
-use super::Metric;
-use crate::encode::{MetricType, SeriesWriter};
+use super::{Labels, Metric, MetricType, Value, Visitor};
 
 /// A gauge holding an `f64`.
 ///
@@ -27,6 +26,7 @@ impl Gauge {
     }
 
     /// Replaces the value.
+    #[inline]
     pub fn set(&self, v: f64) {
         self.value.set(v);
     }
@@ -67,8 +67,8 @@ impl Metric for Gauge {
         Gauge::new()
     }
 
-    fn encode(&self, out: &mut SeriesWriter<'_>) {
-        out.sample_f64("", self.get());
+    fn read(&self, labels: Labels<'_>, out: &mut dyn Visitor<'_>) {
+        out.value(labels, Value::Float(self.get()));
     }
 }
 

@@ -48,8 +48,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::atomic_f64::AtomicF64;
-use super::{Metric, MetricError};
-use crate::encode::{write_f64, MetricType, SeriesWriter};
+use super::{HistogramReading, Labels, Metric, MetricError, MetricType, Visitor};
 
 /// The default bucket upper bounds, in seconds (client_golang's defaults).
 pub const DEFAULT_BUCKETS: [f64; 11] = [
@@ -59,8 +58,7 @@ pub const DEFAULT_BUCKETS: [f64; 11] = [
 const HOT_BIT: u64 = 1 << 63;
 const COUNT_MASK: u64 = HOT_BIT - 1;
 
-/// Validated bucket upper bounds, shared by every series of a family, with
-/// their `le="..."` label text built once.
+/// Validated bucket upper bounds, shared by every series of a family.
 ///
 /// ```
 /// use tinymon::metrics::Buckets;
@@ -71,8 +69,6 @@ const COUNT_MASK: u64 = HOT_BIT - 1;
 #[derive(Clone, Debug)]
 pub struct Buckets {
     bounds: Arc<[f64]>,
-    /// `le="0.005"` … `le="+Inf"`: one more entry than `bounds`.
-    le_pairs: Arc<[Box<str>]>,
 }
 
 impl Buckets {
@@ -93,22 +89,8 @@ impl Buckets {
                 w[0], w[1]
             )));
         }
-        let le_pairs = bounds
-            .iter()
-            .copied()
-            .chain([f64::INFINITY])
-            .map(|b| {
-                let mut text = b"le=\"".to_vec();
-                write_f64(&mut text, b);
-                text.push(b'"');
-                String::from_utf8(text)
-                    .expect("numbers are ASCII")
-                    .into_boxed_str()
-            })
-            .collect();
         Ok(Buckets {
             bounds: bounds.into(),
-            le_pairs,
         })
     }
 
@@ -144,12 +126,14 @@ impl Counts {
     }
 }
 
-/// A consistent reading of a histogram.
+/// A consistent reading of a histogram, copied out.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HistogramSnapshot {
     /// Cumulative counts, one per bound plus the final `+Inf`.
     pub cumulative: Vec<u64>,
+    /// Sum of the observations counted.
     pub sum: f64,
+    /// Observations counted; equals the last cumulative count.
     pub count: u64,
 }
 
@@ -221,18 +205,23 @@ impl Histogram {
         hot.buckets[index].fetch_add(1, Ordering::Release);
     }
 
-    /// Reads the histogram with the scrape protocol: calls `bucket` with
-    /// each bucket's count (not cumulative; the last is `+Inf`) in order and
-    /// returns the sum and count that go with them.
-    fn read_consistent(&self, mut bucket: impl FnMut(u64)) -> (f64, u64) {
-        let mut reading = self.scrape.lock();
+    /// The bucket bounds.
+    pub fn buckets(&self) -> &Buckets {
+        &self.buckets
+    }
+
+    /// Reads the histogram with the scrape protocol and hands the reading
+    /// to `f`. Other scrapes of this histogram wait until `f` returns;
+    /// observers never do.
+    pub fn read<R>(&self, f: impl FnOnce(&HistogramReading<'_>) -> R) -> R {
+        let mut kept = self.scrape.lock();
         // AcqRel: Acquire orders the reads below after the flip; Release is
         // harmless (nothing else to publish) but keeps the flip a full fence.
         let before = self.started.fetch_add(HOT_BIT, Ordering::AcqRel);
         let begun = before & COUNT_MASK;
         let cold = &self.counts[(before >> 63) as usize];
         // The hot set was not written since the last scrape read it.
-        let on_cold = begun - reading.count;
+        let on_cold = begun - kept.count;
 
         // Acquire pairs with each observer's Release on its bucket.
         let finished = || -> u64 { cold.buckets.iter().map(|b| b.load(Ordering::Acquire)).sum() };
@@ -246,33 +235,31 @@ impl Histogram {
                 std::thread::yield_now();
             }
         }
-        for (c, kept) in cold.buckets.iter().zip(reading.buckets.iter_mut()) {
-            // Relaxed: the Acquire above already ordered these after every
-            // write to the cold set, and nothing writes it now.
-            let n = c.load(Ordering::Relaxed);
-            bucket(n + *kept);
-            *kept = n;
-        }
         let cold_sum = cold.sum.get();
-        let sum = cold_sum + reading.sum;
-        reading.sum = cold_sum;
-        reading.count = on_cold;
-        (sum, begun)
+        let result = f(&HistogramReading {
+            bounds: &self.buckets.bounds,
+            cold: &cold.buckets,
+            kept: &kept.buckets,
+            sum: cold_sum + kept.sum,
+            count: begun,
+        });
+        // The cold set is the one the next scrape will find untouched.
+        for (c, k) in cold.buckets.iter().zip(kept.buckets.iter_mut()) {
+            // Relaxed: as in `HistogramReading::buckets`.
+            *k = c.load(Ordering::Relaxed);
+        }
+        kept.sum = cold_sum;
+        kept.count = on_cold;
+        result
     }
 
-    /// A consistent reading (allocates; the encoder uses a non-allocating path).
+    /// A consistent reading, copied out (allocates; encoders use [`Histogram::read`]).
     pub fn snapshot(&self) -> HistogramSnapshot {
-        let mut cumulative = Vec::with_capacity(self.buckets.le_pairs.len());
-        let mut total = 0;
-        let (sum, count) = self.read_consistent(|n| {
-            total += n;
-            cumulative.push(total);
-        });
-        HistogramSnapshot {
-            cumulative,
-            sum,
-            count,
-        }
+        self.read(|r| HistogramSnapshot {
+            cumulative: r.buckets().map(|(_, n)| n).collect(),
+            sum: r.sum(),
+            count: r.count(),
+        })
     }
 }
 
@@ -284,15 +271,8 @@ impl Metric for Histogram {
         Histogram::new(buckets.clone())
     }
 
-    fn encode(&self, out: &mut SeriesWriter<'_>) {
-        let mut le = self.buckets.le_pairs.iter();
-        let mut cumulative = 0;
-        let (sum, count) = self.read_consistent(|n| {
-            cumulative += n;
-            out.bucket(le.next().expect("one le per bucket"), cumulative);
-        });
-        out.sample_f64("_sum", sum);
-        out.sample_u64("_count", count);
+    fn read(&self, labels: Labels<'_>, out: &mut dyn Visitor<'_>) {
+        Histogram::read(self, |reading| out.histogram(labels, reading));
     }
 }
 
@@ -309,25 +289,7 @@ mod tests {
         assert!(Buckets::new(&[0.1, f64::NAN]).is_err());
         assert!(Buckets::new(&[0.1, f64::INFINITY]).is_err());
         assert!(Buckets::new(&[-1.0, 0.0, 1e6]).is_ok());
-        let buckets = Buckets::default();
-        let le: Vec<&str> = buckets.le_pairs.iter().map(|s| &**s).collect();
-        assert_eq!(
-            le,
-            [
-                "le=\"0.005\"",
-                "le=\"0.01\"",
-                "le=\"0.025\"",
-                "le=\"0.05\"",
-                "le=\"0.1\"",
-                "le=\"0.25\"",
-                "le=\"0.5\"",
-                "le=\"1\"",
-                "le=\"2.5\"",
-                "le=\"5\"",
-                "le=\"10\"",
-                "le=\"+Inf\""
-            ]
-        );
+        assert_eq!(Buckets::default().bounds(), DEFAULT_BUCKETS);
     }
 
     #[test]

@@ -1,42 +1,48 @@
-//! Metric values and the registry that names them.
+//! Metric values, the registry that names them, and the readings a scrape
+//! takes of them.
 //!
 //! - [`Counter`], [`Gauge`], [`Histogram`]: one series' value, updated with
-//!   atomics only.
-//! - [`Family`]: a metric name with fixed label names and one series per
+//!   atomics only. Unlabelled metrics are these types themselves
+//!   ([`Registry::counter`] and friends).
+//! - [`Family`]: a metric name with `N` fixed label names and one series per
 //!   label-value set, looked up without locks, bounded by a series cap.
 //! - [`Registry`]: the families and scrape-time [`Collector`]s a scrape
-//!   writes, in name order; [`default_registry`] is the process-wide one.
-//!
-//! The bytes on the wire are written by [`crate::encode`].
+//!   reads, in name order; [`default_registry`] is the process-wide one.
+//! - [`Visitor`]: what a scrape hands the readings to. Metric types never
+//!   write bytes; the encoders in [`crate::encode`] are visitors.
 
 mod atomic_f64;
+mod collector;
 mod counter;
 mod error;
 mod family;
 mod gauge;
 mod histogram;
+mod labels;
+mod read;
 mod registry;
 
+pub use collector::{Collected, Collector, Desc};
 pub use counter::Counter;
 pub use error::MetricError;
-pub(crate) use error::{check_label_name, check_metric_name};
-pub use family::{Family, DEFAULT_SERIES_CAP, MAX_SERIES_CAP};
+pub use family::{Family, DEFAULT_SERIES_CAP, MAX_SERIES_CAP, OVERFLOW_LABEL_VALUE};
 pub use gauge::Gauge;
 pub use histogram::{Buckets, Histogram, HistogramSnapshot, DEFAULT_BUCKETS};
-pub use registry::{default_registry, Collected, Collector, Desc, Registry, SERIES_DROPPED};
-
-use crate::encode::{MetricType, SeriesWriter};
+pub(crate) use labels::escape_into;
+pub use labels::Labels;
+pub use read::{FamilyDesc, HistogramReading, MetricType, Value, Visitor};
+pub use registry::{default_registry, Registry, SERIES_DROPPED};
 
 /// A value type a [`Family`] can hold.
 pub trait Metric: Send + Sync + 'static {
     /// What every series of a family is built from (buckets for histograms).
     type Config: Send + Sync + 'static;
-    /// The `# TYPE` of the family.
+    /// The type of the family.
     const TYPE: MetricType;
     /// A fresh series.
     fn with_config(config: &Self::Config) -> Self;
-    /// Writes this series' sample lines.
-    fn encode(&self, out: &mut SeriesWriter<'_>);
+    /// Hands this series' reading, under `labels`, to `out`.
+    fn read(&self, labels: Labels<'_>, out: &mut dyn Visitor<'_>);
 }
 
 /// Iterations for a concurrency test: all of them natively, a few under

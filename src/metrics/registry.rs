@@ -1,4 +1,4 @@
-//! The set of families and collectors a scrape writes, in name order.
+//! The set of families and collectors a scrape reads, in name order.
 //!
 //! Registration is rare and may lock; finding the families to scrape does
 //! not. The registry keeps its sorted entries in an immutable snapshot behind
@@ -11,10 +11,10 @@
 //! scrapes of one histogram take turns, and observers never touch it (see
 //! [`super::Histogram`]).
 //!
-//! Collectors ([`Collector`]) supply families whose values are read at scrape
-//! time, such as the process metrics from /proc. They write into per-family
-//! buffers of the [`TextEncoder`], and the registry merges those with its own
-//! families in name order.
+//! A scrape is a walk: [`Registry::read`] hands every family to a
+//! [`Visitor`], and an encoder is such a visitor. Families come out in name
+//! order; a [`Collector`]'s families come out together, at the place of the
+//! first of them.
 
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -23,101 +23,50 @@ use std::sync::Arc;
 use once_cell::sync::Lazy;
 use parking_lot::Mutex;
 
-use super::error::{check_label_name, check_metric_name};
-use super::family::EncodeFamily;
-use super::{Family, Metric, MetricError};
-use crate::encode::{
-    write_f64, write_family_header, write_label_value, write_u64, MetricType, TextEncoder,
+use super::collector::Collected;
+use super::error::check_metric_name;
+use super::family::ReadFamily;
+use super::{
+    Buckets, Collector, Counter, Family, FamilyDesc, Gauge, Histogram, Labels, Metric, MetricError,
+    MetricType, Value, Visitor,
 };
 
-/// Name of the family reporting label sets refused by series caps.
+/// Name of the family reporting, per labelled family, the lookups of new
+/// label sets past its series cap (recorded in its overflow series).
 pub const SERIES_DROPPED: &str = "tinymon_series_dropped_total";
-const SERIES_DROPPED_HELP: &str =
-    "Observations not recorded because their metric family had reached its series cap.";
-/// Name of the family reporting lookups with the wrong number of label values.
-pub const ARITY_ERRORS: &str = "tinymon_label_arity_errors_total";
-const ARITY_ERRORS_HELP: &str =
-    "Observations not recorded because the caller passed the wrong number of label values (a bug in the caller).";
+const SERIES_DROPPED_HELP: &str = "New label sets past their family's series cap; each was recorded in the family's overflow series (label values \"__overflow__\") instead.";
 
-/// Describes one family a [`Collector`] provides.
-#[derive(Clone, Copy, Debug)]
-pub struct Desc {
-    pub name: &'static str,
-    pub help: &'static str,
-    pub kind: MetricType,
+/// An unlabelled metric under a name: a family with exactly one series.
+struct Single<M> {
+    name: Box<str>,
+    help: Box<str>,
+    metric: Arc<M>,
 }
 
-/// A source of families computed at scrape time.
-///
-/// ```
-/// use tinymon::encode::{MetricType, TextEncoder};
-/// use tinymon::metrics::{Collected, Collector, Desc, Registry};
-///
-/// struct Answer;
-/// impl Collector for Answer {
-///     fn descs(&self) -> &[Desc] {
-///         &[Desc { name: "answer", help: "The answer.", kind: MetricType::Gauge }]
-///     }
-///     fn collect(&self, out: &mut Collected<'_>) {
-///         out.sample(0, &[("kind", "universal")], 42.0);
-///     }
-/// }
-///
-/// let registry = Registry::new();
-/// registry.register_collector(Answer).unwrap();
-/// let mut enc = TextEncoder::new();
-/// let text = String::from_utf8(registry.encode(&mut enc).to_vec()).unwrap();
-/// assert!(text.contains("answer{kind=\"universal\"} 42\n"));
-/// ```
-pub trait Collector: Send + Sync + 'static {
-    /// The families this collector writes; index into it in [`Collected::sample`].
-    fn descs(&self) -> &[Desc];
-    /// Writes the current samples. A family with no sample is left out of the
-    /// scrape entirely.
-    fn collect(&self, out: &mut Collected<'_>);
-}
-
-/// Where a collector writes its samples during one scrape.
-pub struct Collected<'a> {
-    slots: &'a mut [Vec<u8>],
-    descs: &'a [Desc],
-}
-
-impl Collected<'_> {
-    /// Writes `name{labels} value` for the family `descs()[desc]`.
-    pub fn sample(&mut self, desc: usize, labels: &[(&str, &str)], value: f64) {
-        let buf = &mut self.slots[desc];
-        buf.extend_from_slice(self.descs[desc].name.as_bytes());
-        if !labels.is_empty() {
-            buf.push(b'{');
-            for (i, (name, value)) in labels.iter().enumerate() {
-                debug_assert!(check_label_name(name).is_ok(), "label {name:?}");
-                if i > 0 {
-                    buf.push(b',');
-                }
-                buf.extend_from_slice(name.as_bytes());
-                buf.extend_from_slice(b"=\"");
-                write_label_value(buf, value);
-                buf.push(b'"');
-            }
-            buf.push(b'}');
+impl<M: Metric> ReadFamily for Single<M> {
+    fn desc(&self) -> FamilyDesc<'_> {
+        FamilyDesc {
+            name: &self.name,
+            help: &self.help,
+            kind: M::TYPE,
         }
-        buf.push(b' ');
-        write_f64(buf, value);
-        buf.push(b'\n');
+    }
+
+    fn overflowed(&self) -> Option<u64> {
+        None
+    }
+
+    fn read<'r>(&'r self, out: &mut dyn Visitor<'r>) {
+        out.family(self.desc());
+        self.metric.read(Labels::NONE, out);
     }
 }
 
 #[derive(Clone)]
 enum Source {
-    Family(Arc<dyn EncodeFamily>),
-    /// Family `desc` of the collector whose output starts at buffer `slot`.
-    Collected {
-        slot: usize,
-        desc: Desc,
-    },
-    SeriesDropped,
-    ArityErrors,
+    Family(Arc<dyn ReadFamily>),
+    Collector(Arc<dyn Collector>),
+    Overflowed,
 }
 
 #[derive(Clone)]
@@ -130,14 +79,33 @@ struct Entry {
 struct Snapshot {
     /// Sorted by name.
     entries: Vec<Entry>,
-    /// Each collector with the index of its first buffer.
-    collectors: Vec<(Arc<dyn Collector>, usize)>,
-    /// Names in use, including histograms' `_bucket`, `_sum`, `_count`.
+    /// Names in use, including histograms' `_bucket`, `_sum`, `_count` and
+    /// every family of each collector.
     taken: Vec<Arc<str>>,
-    slots: usize,
 }
 
-/// Families and collectors, encoded together in name order.
+/// Families and collectors, read together in name order.
+///
+/// Own one (`Arc<Registry>`) per service, or share the process-wide
+/// [`default_registry`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use tinymon::encode::TextEncoder;
+/// use tinymon::metrics::{Counter, Family, Registry};
+///
+/// let registry = Arc::new(Registry::new());
+/// let jobs = registry.counter("jobs_total", "Jobs run.").unwrap();
+/// let errors = registry
+///     .register(Family::<Counter, 1>::new("job_errors_total", "Jobs failed.", ["kind"]).unwrap())
+///     .unwrap();
+/// jobs.inc();
+/// errors.get_or_create(&["timeout"]).inc();
+///
+/// let text = String::from_utf8(TextEncoder::new().encode(&registry).to_vec()).unwrap();
+/// assert!(text.contains("\njobs_total 1\n"));
+/// assert!(text.contains("\njob_errors_total{kind=\"timeout\"} 1\n"));
+/// ```
 pub struct Registry {
     /// The current snapshot: `Arc::as_ptr` of the last entry of `all`.
     /// Stored with Release after the snapshot is fully built, and loaded
@@ -158,24 +126,15 @@ impl Default for Registry {
 }
 
 impl Registry {
-    /// A registry holding only `tinymon_series_dropped_total` and
-    /// `tinymon_label_arity_errors_total`.
+    /// A registry holding only `tinymon_series_dropped_total`.
     pub fn new() -> Self {
         let dropped: Arc<str> = SERIES_DROPPED.into();
-        let arity: Arc<str> = ARITY_ERRORS.into();
         let first = Arc::new(Snapshot {
-            entries: vec![
-                Entry {
-                    name: arity.clone(),
-                    source: Source::ArityErrors,
-                },
-                Entry {
-                    name: dropped.clone(),
-                    source: Source::SeriesDropped,
-                },
-            ],
-            taken: vec![dropped, arity],
-            ..Snapshot::default()
+            entries: vec![Entry {
+                name: dropped.clone(),
+                source: Source::Overflowed,
+            }],
+            taken: vec![dropped],
         });
         let registry = Registry {
             current: AtomicPtr::new(ptr::null_mut()),
@@ -202,29 +161,62 @@ impl Registry {
         unsafe { &*p }
     }
 
-    /// Adds a family and returns a shared handle to it.
-    pub fn register<M: Metric>(&self, family: Family<M>) -> Result<Arc<Family<M>>, MetricError> {
+    /// Adds a labelled family and returns a shared handle to it.
+    pub fn register<M: Metric, const N: usize>(
+        &self,
+        family: Family<M, N>,
+    ) -> Result<Arc<Family<M, N>>, MetricError> {
         let family = Arc::new(family);
-        let mut names = vec![family.name().to_owned()];
-        if M::TYPE == MetricType::Histogram {
+        self.add(family.name(), M::TYPE, Source::Family(family.clone()))?;
+        Ok(family)
+    }
+
+    /// Adds an unlabelled counter.
+    pub fn counter(&self, name: &str, help: &str) -> Result<Arc<Counter>, MetricError> {
+        self.single(name, help, Counter::new())
+    }
+
+    /// Adds an unlabelled gauge.
+    pub fn gauge(&self, name: &str, help: &str) -> Result<Arc<Gauge>, MetricError> {
+        self.single(name, help, Gauge::new())
+    }
+
+    /// Adds an unlabelled histogram over `buckets`.
+    pub fn histogram(
+        &self,
+        name: &str,
+        help: &str,
+        buckets: Buckets,
+    ) -> Result<Arc<Histogram>, MetricError> {
+        self.single(name, help, Histogram::new(buckets))
+    }
+
+    fn single<M: Metric>(&self, name: &str, help: &str, metric: M) -> Result<Arc<M>, MetricError> {
+        super::error::check_definition(name, help, &[], &[])?;
+        let metric = Arc::new(metric);
+        let single = Single {
+            name: name.into(),
+            help: help.into(),
+            metric: metric.clone(),
+        };
+        self.add(name, M::TYPE, Source::Family(Arc::new(single)))?;
+        Ok(metric)
+    }
+
+    fn add(&self, name: &str, kind: MetricType, source: Source) -> Result<(), MetricError> {
+        let mut names = vec![name.to_owned()];
+        if kind == MetricType::Histogram {
             for suffix in ["_bucket", "_sum", "_count"] {
-                names.push(format!("{}{suffix}", family.name()));
+                names.push(format!("{name}{suffix}"));
             }
         }
-        self.insert(&names, |_| {
-            vec![(
-                family.name().into(),
-                Source::Family(family.clone() as Arc<dyn EncodeFamily>),
-            )]
-        })?;
-        Ok(family)
+        self.insert(&names, name.into(), source)
     }
 
     /// Adds a collector; its family names must be valid and unused.
     pub fn register_collector(&self, collector: impl Collector) -> Result<(), MetricError> {
-        let collector: Arc<dyn Collector> = Arc::new(collector);
-        let descs = collector.descs().to_vec();
-        for d in &descs {
+        let descs = collector.descs();
+        for d in descs {
             check_metric_name(d.name)?;
             if d.help.trim().is_empty() {
                 return Err(MetricError::EmptyHelp(d.name.to_owned()));
@@ -236,32 +228,19 @@ impl Registry {
                 )));
             }
         }
+        let Some(first) = descs.first() else {
+            return Ok(());
+        };
         let names: Vec<String> = descs.iter().map(|d| d.name.to_owned()).collect();
-        let c = collector.clone();
-        self.insert(&names, move |snapshot| {
-            let first = snapshot.slots;
-            snapshot.slots += descs.len();
-            snapshot.collectors.push((c, first));
-            descs
-                .iter()
-                .enumerate()
-                .map(|(i, d)| {
-                    (
-                        d.name.into(),
-                        Source::Collected {
-                            slot: first + i,
-                            desc: *d,
-                        },
-                    )
-                })
-                .collect()
-        })
+        let first: Arc<str> = first.name.into();
+        self.insert(&names, first, Source::Collector(Arc::new(collector)))
     }
 
     fn insert(
         &self,
         names: &[String],
-        make: impl FnOnce(&mut Snapshot) -> Vec<(Arc<str>, Source)>,
+        at_name: Arc<str>,
+        source: Source,
     ) -> Result<(), MetricError> {
         let mut all = self.all.lock();
         let mut next = self.snapshot().clone();
@@ -272,242 +251,54 @@ impl Registry {
         }
         next.taken
             .extend(names.iter().map(|n| Arc::from(n.as_str())));
-        for (name, source) in make(&mut next) {
-            let at = next.entries.partition_point(|e| e.name < name);
-            next.entries.insert(at, Entry { name, source });
-        }
+        let at = next.entries.partition_point(|e| e.name < at_name);
+        next.entries.insert(
+            at,
+            Entry {
+                name: at_name,
+                source,
+            },
+        );
         self.publish(&mut all, Arc::new(next));
         Ok(())
     }
 
-    /// Encodes every family into `encoder` and returns the bytes.
-    /// Allocation-free once the encoder's buffers have grown.
-    pub fn encode<'e>(&self, encoder: &'e mut TextEncoder) -> &'e [u8] {
+    /// Hands every family with samples to `out`, in name order. Lock-free
+    /// apart from each histogram's scrape lock; allocation-free.
+    pub fn read<'r>(&'r self, out: &mut dyn Visitor<'r>) {
         let snapshot = self.snapshot();
-        let TextEncoder { buf, collected } = encoder;
-        buf.clear();
-        if collected.len() < snapshot.slots {
-            collected.resize_with(snapshot.slots, Vec::new);
-        }
-        for slot in collected.iter_mut() {
-            slot.clear();
-        }
-        for (collector, first) in &snapshot.collectors {
-            let descs = collector.descs();
-            collector.collect(&mut Collected {
-                slots: &mut collected[*first..*first + descs.len()],
-                descs,
-            });
-        }
         for entry in &snapshot.entries {
             match &entry.source {
-                Source::Family(family) => family.encode(buf),
-                Source::Collected { slot, desc } => {
-                    let samples = &collected[*slot];
-                    if !samples.is_empty() {
-                        write_family_header(buf, desc.name, desc.help, desc.kind);
-                        buf.extend_from_slice(samples);
-                    }
+                Source::Family(family) => family.read(out),
+                Source::Collector(collector) => {
+                    collector.collect(&mut Collected::new(collector.descs(), out));
                 }
-                Source::SeriesDropped => {
-                    per_family(snapshot, buf, (SERIES_DROPPED, SERIES_DROPPED_HELP), |f| {
-                        f.dropped()
-                    })
-                }
-                Source::ArityErrors => {
-                    per_family(snapshot, buf, (ARITY_ERRORS, ARITY_ERRORS_HELP), |f| {
-                        f.arity_errors()
-                    })
-                }
+                Source::Overflowed => read_overflowed(snapshot, out),
             }
         }
-        buf
     }
 }
 
-/// One `NAME{family="..."}` sample per registered family, valued by `value`.
-fn per_family(
-    snapshot: &Snapshot,
-    buf: &mut Vec<u8>,
-    (name, help): (&str, &str),
-    value: impl Fn(&dyn EncodeFamily) -> u64,
-) {
+/// One `tinymon_series_dropped_total{family="..."}` sample per labelled
+/// family.
+fn read_overflowed<'r>(snapshot: &'r Snapshot, out: &mut dyn Visitor<'r>) {
     let mut families = snapshot.entries.iter().filter_map(|e| match &e.source {
-        Source::Family(f) => Some(f),
+        Source::Family(f) => f.overflowed().map(|n| (f.desc().name, n)),
         _ => None,
     });
     let Some(first) = families.next() else { return };
-    write_family_header(buf, name, help, MetricType::Counter);
-    for family in std::iter::once(first).chain(families) {
-        buf.extend_from_slice(name.as_bytes());
-        buf.extend_from_slice(b"{family=\"");
-        write_label_value(buf, family.name());
-        buf.extend_from_slice(b"\"} ");
-        write_u64(buf, value(family.as_ref()));
-        buf.push(b'\n');
+    out.family(FamilyDesc {
+        name: SERIES_DROPPED,
+        help: SERIES_DROPPED_HELP,
+        kind: MetricType::Counter,
+    });
+    for (name, n) in std::iter::once(first).chain(families) {
+        out.value(Labels::pairs(&[("family", name)]), Value::Int(n));
     }
 }
 
-/// The process-wide registry the service's own metrics live in.
-pub fn default_registry() -> &'static Registry {
-    static DEFAULT: Lazy<Registry> = Lazy::new(Registry::new);
-    &DEFAULT
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metrics::{Counter, Gauge, Histogram};
-
-    fn text(r: &Registry) -> String {
-        String::from_utf8(r.encode(&mut TextEncoder::new()).to_vec()).unwrap()
-    }
-
-    #[test]
-    fn duplicates_are_errors() {
-        let r = Registry::new();
-        r.register(Family::<Counter>::new("a_total", "h", &[]).unwrap())
-            .unwrap();
-        let again = r.register(Family::<Gauge>::new("a_total", "h", &[]).unwrap());
-        assert_eq!(again.err(), Some(MetricError::Duplicate("a_total".into())));
-        r.register(Family::<Histogram>::new("lat", "h", &[]).unwrap())
-            .unwrap();
-        let clash = r.register(Family::<Counter>::new("lat_count", "h", &[]).unwrap());
-        assert_eq!(
-            clash.err(),
-            Some(MetricError::Duplicate("lat_count".into()))
-        );
-        let own = r.register(Family::<Counter>::new(SERIES_DROPPED, "h", &[]).unwrap());
-        assert!(own.is_err());
-    }
-
-    #[test]
-    fn families_come_out_sorted() {
-        let r = Registry::new();
-        for name in ["zeta", "alpha", "mid", "beta"] {
-            r.register(Family::<Gauge>::new(name, "h", &[]).unwrap())
-                .unwrap()
-                .get(&[])
-                .unwrap()
-                .set(1.0);
-        }
-        let out = text(&r);
-        let types: Vec<&str> = out
-            .lines()
-            .filter_map(|l| l.strip_prefix("# TYPE "))
-            .map(|l| l.split(' ').next().unwrap())
-            .collect();
-        assert_eq!(
-            types,
-            ["alpha", "beta", "mid", ARITY_ERRORS, SERIES_DROPPED, "zeta"]
-        );
-    }
-
-    #[test]
-    fn series_dropped_reports_each_family() {
-        let r = Registry::new();
-        let f = r
-            .register(
-                Family::<Counter>::new("c_total", "h", &["id"])
-                    .unwrap()
-                    .with_series_cap(1)
-                    .unwrap(),
-            )
-            .unwrap();
-        assert!(f.get(&["1"]).is_some());
-        assert!(f.get(&["2"]).is_none());
-        assert!(f.get(&["3"]).is_none());
-        let out = text(&r);
-        assert!(
-            out.contains("tinymon_series_dropped_total{family=\"c_total\"} 2\n"),
-            "{out}"
-        );
-    }
-
-    struct Flaky;
-    impl Collector for Flaky {
-        fn descs(&self) -> &[Desc] {
-            &[
-                Desc {
-                    name: "b_present",
-                    help: "Always here.",
-                    kind: MetricType::Gauge,
-                },
-                Desc {
-                    name: "b_missing",
-                    help: "Never written.",
-                    kind: MetricType::Gauge,
-                },
-            ]
-        }
-        fn collect(&self, out: &mut Collected<'_>) {
-            out.sample(0, &[("v", "q\"")], 0.25);
-        }
-    }
-
-    #[test]
-    fn collectors_merge_in_order_and_skip_empty_families() {
-        let r = Registry::new();
-        r.register(Family::<Gauge>::new("a", "h", &[]).unwrap())
-            .unwrap()
-            .get(&[])
-            .unwrap()
-            .set(2.0);
-        r.register_collector(Flaky).unwrap();
-        assert!(matches!(
-            r.register_collector(Flaky),
-            Err(MetricError::Duplicate(_))
-        ));
-        let out = text(&r);
-        assert!(!out.contains("b_missing"), "{out}");
-        let a = out.find("# TYPE a gauge").unwrap();
-        let b = out.find("# HELP b_present Always here.\n# TYPE b_present gauge\nb_present{v=\"q\\\"\"} 0.25\n").unwrap();
-        assert!(a < b);
-    }
-
-    #[test]
-    fn wrong_arity_has_its_own_family() {
-        let r = Registry::new();
-        let f = r
-            .register(Family::<Counter>::new("calls_total", "h", &["a", "b"]).unwrap())
-            .unwrap();
-        assert!(f.get(&["only one"]).is_none());
-        let out = text(&r);
-        assert!(
-            out.contains("\ntinymon_label_arity_errors_total{family=\"calls_total\"} 1\n"),
-            "{out}"
-        );
-        assert!(
-            out.contains("\ntinymon_series_dropped_total{family=\"calls_total\"} 0\n"),
-            "{out}"
-        );
-    }
-
-    #[test]
-    fn registration_while_scraping() {
-        let r = Registry::new();
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                for i in 0..crate::metrics::stress(200) {
-                    r.register(Family::<Counter>::new(&format!("c{i}"), "h", &[]).unwrap())
-                        .unwrap()
-                        .get(&[])
-                        .unwrap()
-                        .inc();
-                }
-            });
-            let mut enc = TextEncoder::new();
-            let mut seen = 0;
-            for _ in 0..crate::metrics::stress(200) {
-                let out = std::str::from_utf8(r.encode(&mut enc)).unwrap();
-                let now = out.matches("# TYPE c").count();
-                assert!(now >= seen, "families disappeared: {seen} -> {now}");
-                seen = now;
-            }
-        });
-        assert_eq!(
-            text(&r).matches("# TYPE c").count(),
-            crate::metrics::stress(200)
-        );
-    }
+/// The process-wide registry, for code that has no registry handed to it.
+pub fn default_registry() -> Arc<Registry> {
+    static DEFAULT: Lazy<Arc<Registry>> = Lazy::new(|| Arc::new(Registry::new()));
+    DEFAULT.clone()
 }

@@ -11,7 +11,7 @@ pub mod docker;
 pub mod prom;
 pub mod raw_http;
 
-use tinymon::client::{self, Connection, Response};
+use tinymon_test_support::client::{self, Connection, Response};
 
 pub struct Tinymon {
     pub child: Child,

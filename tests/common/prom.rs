@@ -15,8 +15,11 @@ pub struct PromApi {
 
 impl PromApi {
     pub fn get(&self, path: &str) -> Result<Value, String> {
-        let r = tinymon::client::get(&format!("{}{path}", self.base), Duration::from_secs(10))
-            .map_err(|e| format!("{path}: {e}"))?;
+        let r = tinymon_test_support::client::get(
+            &format!("{}{path}", self.base),
+            Duration::from_secs(10),
+        )
+        .map_err(|e| format!("{path}: {e}"))?;
         serde_json::from_slice(&r.body).map_err(|e| format!("{path}: {e}: {}", r.text()))
     }
 

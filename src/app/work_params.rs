@@ -1,28 +1,7 @@
-//! `GET /work`: a request that calls a (simulated) downstream dependency.
+//! The query of `GET /work`, parsed and checked.
 //!
-//! The Go original recorded client_* metrics around calls to other services;
-//! tinymon has no real dependency, so it sleeps for the requested latency and
-//! fails with the requested probability, recording the call exactly as a real
-//! one would be recorded. Query parameters, both optional:
-//!
-//! - `delay_ms`: the dependency's latency, a whole number 0–2000 (default 20);
-//! - `fail`: the probability the call fails, a decimal 0–1 (default 0).
-//!
-//! Anything else in the query, a repeated parameter or a value out of range is
-//! answered 400 with a message naming the parameter. The 2 s ceiling keeps
-//! every request well inside the 5 s shutdown budget.
-
-use std::time::{Duration, Instant};
-
-use super::service_metrics::{Peer, ServiceMetrics};
-
-/// The simulated dependency, as the client_* labels name it.
-pub const DOWNSTREAM: Peer = Peer {
-    kind: "http",
-    name: "inventory",
-    op: "lookup",
-    addr: "inventory:9000",
-};
+//! Its own file, with nothing but std, so the fuzz target can compile it as
+//! it is (see `fuzz/fuzz_targets/route_and_query.rs`).
 
 /// Upper bound of `delay_ms`.
 pub const MAX_DELAY_MS: u64 = 2_000;
@@ -45,12 +24,6 @@ impl Default for WorkParams {
 }
 
 /// Parses the query string (without `?`).
-///
-/// ```
-/// use tinymon::http::work::{parse_query, WorkParams};
-/// assert_eq!(parse_query("delay_ms=5&fail=0.5"), Ok(WorkParams { delay_ms: 5, fail: 0.5 }));
-/// assert!(parse_query("delay_ms=9999").is_err());
-/// ```
 pub fn parse_query(query: &str) -> Result<WorkParams, String> {
     let mut params = WorkParams::default();
     let (mut seen_delay, mut seen_fail) = (false, false);
@@ -106,52 +79,6 @@ fn clip(s: &str) -> &str {
     }
 }
 
-/// Performs the simulated call and records it; true when it succeeded.
-pub fn call_downstream(metrics: &ServiceMetrics, params: WorkParams, roll: f64) -> bool {
-    metrics.call_started(&DOWNSTREAM);
-    let started = Instant::now();
-    std::thread::sleep(Duration::from_millis(params.delay_ms));
-    let ok = roll >= params.fail;
-    let status = if ok { "200" } else { "500" };
-    metrics.call_finished(&DOWNSTREAM, status, started.elapsed());
-    ok
-}
-
-/// A small xorshift64* generator for failure rolls; statistical quality is
-/// all that matters here.
-pub struct Rng(u64);
-
-impl Rng {
-    /// Seeds from the clock and a per-call address, never zero.
-    pub fn from_entropy() -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0);
-        let local = 0u8;
-        let addr = &local as *const u8 as u64;
-        Rng((nanos ^ addr.rotate_left(32)) | 1)
-    }
-
-    /// A seeded generator (tests, load generation).
-    pub fn seeded(seed: u64) -> Self {
-        Rng(seed | 1)
-    }
-
-    /// The next value in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,14 +120,5 @@ mod tests {
         }
         let long = format!("x{}=1", "y".repeat(10_000));
         assert!(parse_query(&long).unwrap_err().len() < 100);
-    }
-
-    #[test]
-    fn rng_stays_in_unit_interval_and_varies() {
-        let mut r = Rng::seeded(42);
-        let values: Vec<f64> = (0..10_000).map(|_| r.next_f64()).collect();
-        assert!(values.iter().all(|v| (0.0..1.0).contains(v)));
-        let below_half = values.iter().filter(|v| **v < 0.5).count();
-        assert!((4_500..5_500).contains(&below_half), "{below_half}");
     }
 }

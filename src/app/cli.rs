@@ -4,8 +4,10 @@
 //! or value is a [`UsageError`] naming it; the binary prints it and exits 2.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
+
 use std::time::Duration;
+use tinymon::http::loopback_for;
 
 /// Default `--listen`.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
@@ -251,19 +253,6 @@ fn metrics_token(env: &impl Fn(&str) -> Option<String>) -> Result<Option<String>
         )));
     }
     Ok(Some(token.to_owned()))
-}
-
-/// The address to reach a server listening on `listen` from the same host.
-pub fn loopback_for(listen: SocketAddr) -> SocketAddr {
-    if listen.ip().is_unspecified() {
-        let ip = match listen.ip() {
-            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        };
-        SocketAddr::new(ip, listen.port())
-    } else {
-        listen
-    }
 }
 
 fn parse_listen(from: &str, value: &str) -> Result<SocketAddr, UsageError> {

@@ -11,7 +11,7 @@
 //! A unit test recomputes the hashes, so an edit to the page that forgets
 //! them fails `cargo test` instead of breaking the page.
 
-use super::reply::{Body, Reply};
+use tinymon::http::Reply;
 
 /// The page.
 pub(crate) const PAGE: &str = include_str!("index.html");
@@ -34,13 +34,9 @@ pub(crate) const HEADERS: &[(&str, &str)] = &[
 
 /// The answer to `GET /`.
 pub(crate) fn reply<'a>() -> Reply<'a> {
-    Reply {
-        status: 200,
-        content_type: "text/html; charset=utf-8",
-        body: Body::Static(PAGE),
-        header: None,
-        static_headers: HEADERS,
-    }
+    Reply::text(200, PAGE)
+        .with_content_type("text/html; charset=utf-8")
+        .with_static_headers(HEADERS)
 }
 
 #[cfg(test)]

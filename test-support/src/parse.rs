@@ -8,14 +8,20 @@
 
 use std::fmt;
 
-use super::MetricType;
+/// The `# TYPE` of a family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
 
 /// One family read back.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParsedFamily {
     pub name: String,
     pub help: String,
-    pub kind: MetricType,
+    pub kind: Kind,
     pub samples: Vec<ParsedSample>,
 }
 
@@ -47,7 +53,7 @@ impl std::error::Error for ParseError {}
 ///
 /// ```
 /// let text = "# HELP up Whether it is up.\n# TYPE up gauge\nup{job=\"a\\\"b\"} 1\n";
-/// let families = tinymon::encode::parse_text(text).unwrap();
+/// let families = tinymon_test_support::parse_text(text).unwrap();
 /// assert_eq!(families[0].samples[0].labels, [("job".to_string(), "a\"b".to_string())]);
 /// ```
 pub fn parse_text(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
@@ -87,9 +93,9 @@ pub fn parse_text(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
             .strip_prefix("# TYPE ")
             .and_then(|t| t.split_once(' '))
         {
-            Some((n, "counter")) if n == name => MetricType::Counter,
-            Some((n, "gauge")) if n == name => MetricType::Gauge,
-            Some((n, "histogram")) if n == name => MetricType::Histogram,
+            Some((n, "counter")) if n == name => Kind::Counter,
+            Some((n, "gauge")) if n == name => Kind::Gauge,
+            Some((n, "histogram")) if n == name => Kind::Histogram,
             _ => {
                 return Err(err(format!(
                     "expected # TYPE {name} ..., found {type_line:?}"
@@ -108,7 +114,7 @@ pub fn parse_text(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
             let suffix = &sample.name[name.len().min(sample.name.len())..];
             let belongs = sample.name.starts_with(name)
                 && match kind {
-                    MetricType::Histogram => ["_bucket", "_sum", "_count"].contains(&suffix),
+                    Kind::Histogram => ["_bucket", "_sum", "_count"].contains(&suffix),
                     _ => suffix.is_empty(),
                 };
             if !belongs {
@@ -129,8 +135,26 @@ pub fn parse_text(text: &str) -> Result<Vec<ParsedFamily>, ParseError> {
     Ok(families)
 }
 
+/// A metric name (`colons` true) or label name from the Prometheus data
+/// model; label names starting with `__` are reserved.
+fn check_name_chars(name: &str, colons: bool) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && (colons || !name.starts_with("__"))
+        && name.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_alphabetic()
+                || b == b'_'
+                || (colons && b == b':')
+                || (i > 0 && b.is_ascii_digit())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid name {name:?}"))
+    }
+}
+
 fn check_name(name: &str) -> Result<(), String> {
-    crate::metrics::check_metric_name(name).map_err(|e| e.to_string())
+    check_name_chars(name, true)
 }
 
 fn parse_sample(line: &str) -> Result<ParsedSample, String> {
@@ -146,9 +170,7 @@ fn parse_sample(line: &str) -> Result<ParsedSample, String> {
             let (label, after) = inner
                 .split_once("=\"")
                 .ok_or_else(|| format!("bad label in {line:?}"))?;
-            crate::metrics::check_label_name(label)
-                .or_else(|e| if label == "le" { Ok(()) } else { Err(e) })
-                .map_err(|e| e.to_string())?;
+            check_name_chars(label, false)?;
             let (value, after) = take_quoted(after)?;
             labels.push((label.to_owned(), value));
             match after.as_bytes().first() {
@@ -247,7 +269,7 @@ mod tests {
         let text =
             "# HELP h H.\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 0.5\nh_count 2\n";
         let f = parse_text(text).unwrap();
-        assert_eq!(f[0].kind, MetricType::Histogram);
+        assert_eq!(f[0].kind, Kind::Histogram);
         assert_eq!(f[0].samples.len(), 3);
         assert_eq!(f[0].samples[0].value, 2.0);
     }

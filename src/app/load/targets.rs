@@ -14,7 +14,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::client::{Connection, Url};
+use crate::app::client::{Connection, Url};
 
 /// How often the target name is resolved again.
 pub const REFRESH: Duration = Duration::from_secs(5);

@@ -19,9 +19,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::client::Url;
-use crate::config::LoadConfig;
-use crate::http::work::Rng;
+use super::cli::LoadConfig;
+use super::client::Url;
+use super::rng::Rng;
 
 /// Sub-buckets per power of two: percentiles are within 1/16 of the truth.
 const SUB: u64 = 16;
@@ -99,13 +99,8 @@ impl Latencies {
     }
 
     /// Recorded latencies.
-    pub fn len(&self) -> u64 {
+    pub fn count(&self) -> u64 {
         self.total
-    }
-
-    /// True when nothing was recorded.
-    pub fn is_empty(&self) -> bool {
-        self.total == 0
     }
 }
 
@@ -131,7 +126,7 @@ impl Report {
 
     /// Responses per second.
     pub fn rate(&self) -> f64 {
-        self.latencies.len() as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        self.latencies.count() as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
 }
 
@@ -141,7 +136,7 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "requests {} in {:.1}s: {:.1} req/s; 2xx {} 4xx {} 5xx {}; failed {}",
-            self.latencies.len(),
+            self.latencies.count(),
             self.elapsed.as_secs_f64(),
             self.rate(),
             self.by_class[2],
@@ -309,7 +304,7 @@ mod tests {
         let p99 = l.quantile(0.99).as_millis();
         assert!((47..=50).contains(&p50), "{p50}");
         assert!((93..=99).contains(&p99), "{p99}");
-        assert_eq!(l.len(), 100);
+        assert_eq!(l.count(), 100);
     }
 
     #[test]

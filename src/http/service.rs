@@ -1,12 +1,17 @@
-//! The routes of the service and the middleware around them.
+//! A tiny_http service with RED metrics: routes, /metrics, and the
+//! request pipeline around them.
 //!
-//! [`App::handle`] is the whole life of a request: check its framing (see
-//! `framing`), match the route, count it as started, consume any
+//! [`Service::handle`] is the whole life of a request: check its framing
+//! (see `framing`), match the route, count it as started, consume any
 //! body, run the handler (a panic becomes a 500), record status and
-//! duration, respond (see `respond`), and close the connection when
-//! the answer said so. The labels come from fixed sets (see
+//! duration, respond (see `respond`), and close the connection when the
+//! answer said so. The labels come from fixed sets (see
 //! [`super::labels`]), so the lookups find existing series without
 //! allocating once traffic has warmed up.
+//!
+//! A service is generic over `S`, the state its handlers share (their own
+//! metric handles, say); handlers are plain functions of that state and
+//! the request.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,41 +24,44 @@ use super::closing::Closing;
 use super::framing::{self, Body as RequestBody, Verdict, MAX_BODY_BYTES};
 use super::guard::{GuardCollector, GuardStats};
 use super::labels::{method_label, status_label, UNMATCHED};
+use super::red::RedMetrics;
 use super::reply::{Body, Reply};
 use super::respond::{write_answer, Answer, DateCache, Persistence};
 use super::router::{RouteMatch, Router};
-use super::service_metrics::ServiceMetrics;
 use super::socket::ConnSocket;
-use super::work::{self, Rng};
 use crate::encode::{TextEncoder, CONTENT_TYPE};
-use crate::metrics::{MetricError, Registry};
+use crate::metrics::{Counter, Family, Gauge, MetricError, Registry};
+use crate::process::ProcessCollector;
 
-/// A route handler.
-pub type Handler = for<'a> fn(&'a App, &Request, &mut WorkerState) -> Reply<'a>;
+/// A route handler: a plain function of the service's state and the request.
+pub type Handler<S> = for<'a> fn(&'a S, &Request) -> Reply<'a>;
+
+enum Route<S> {
+    Handler(Handler<S>),
+    Metrics,
+}
 
 /// What each worker thread keeps between requests.
-pub struct WorkerState {
+pub(crate) struct Worker {
     /// Reused by every scrape this worker serves.
-    pub encoder: TextEncoder,
-    pub rng: Rng,
+    encoder: TextEncoder,
     /// Scratch space for response heads.
     head: Vec<u8>,
     date: DateCache,
 }
 
-impl Default for WorkerState {
+impl Default for Worker {
     fn default() -> Self {
-        WorkerState {
+        Worker {
             encoder: TextEncoder::new(),
-            rng: Rng::from_entropy(),
             head: Vec::with_capacity(256),
             date: DateCache::default(),
         }
     }
 }
 
-/// What the server tells [`App::handle`] about the connection side.
-pub struct Connections<'a> {
+/// What the server tells [`Service::handle`] about the connection side.
+pub(crate) struct Connections<'a> {
     /// Connections being closed; see `closing`.
     pub(crate) closing: &'a Closing,
     /// Set once shutdown begins: from then on every answer closes its
@@ -67,47 +75,95 @@ pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 /// Most header bytes (names and values) served; more gets 431.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// The service: its registry, metric handles and routes.
-pub struct App {
-    pub registry: &'static Registry,
-    pub metrics: ServiceMetrics,
+/// A service: its registry, RED metrics, routes and handler state.
+///
+/// `GET /metrics` is always routed to the registry's text exposition.
+/// Registering a service adds to its registry the RED families (see
+/// [`RedMetrics`]), `promhttp_metric_handler_requests_total{code}`,
+/// `promhttp_metric_handler_requests_in_flight`,
+/// `tinymon_handler_panics_total`, the connection guard's `tinymon_*`
+/// families and the process_* collector.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tiny_http::{Method, Request};
+/// use tinymon::http::{Reply, Service};
+/// use tinymon::metrics::Registry;
+///
+/// fn hello<'a>(_: &'a (), _: &Request) -> Reply<'a> {
+///     Reply::text(200, "hello\n")
+/// }
+///
+/// let service = Service::new(Arc::new(Registry::new()), ())
+///     .unwrap()
+///     .route(Method::Get, "/hello", hello)
+///     .unwrap();
+/// assert_eq!(service.red().in_flight(), 0.0);
+/// ```
+pub struct Service<S> {
+    registry: Arc<Registry>,
+    red: RedMetrics,
+    scrapes_total: Arc<Family<Counter, 1>>,
+    scrapes_in_flight: Arc<Gauge>,
+    pub(crate) handler_panics: Arc<Counter>,
     /// What the connection guard did, exported as metrics.
-    pub guard_stats: Arc<GuardStats>,
-    router: Router<Handler>,
+    pub(crate) guard_stats: Arc<GuardStats>,
+    router: Router<Route<S>>,
     /// /metrics requires `Authorization: Bearer <token>` when set.
     metrics_token: Option<Box<[u8]>>,
+    state: S,
 }
 
-impl App {
-    /// The service with its five routes, recording into `registry`.
-    pub fn new(registry: &'static Registry) -> Result<Self, MetricError> {
+impl<S: Send + Sync + 'static> Service<S> {
+    /// A service with only `GET /metrics`, recording into `registry`.
+    pub fn new(registry: Arc<Registry>, state: S) -> Result<Self, MetricError> {
         let router = Router::new()
-            .route(Method::Get, "/", page as Handler)
-            .and_then(|r| r.route(Method::Get, "/metrics", metrics as Handler))
-            .and_then(|r| r.route(Method::Get, "/healthz", healthz as Handler))
-            .and_then(|r| r.route(Method::Get, "/hello", hello as Handler))
-            .and_then(|r| r.route(Method::Get, "/work", work as Handler))
-            .expect("built-in routes are valid");
+            .route(Method::Get, "/metrics", Route::Metrics)
+            .expect("the metrics route is valid");
+        let red = RedMetrics::register(&registry)?;
+        let scrapes_total = registry.register(Family::new(
+            "promhttp_metric_handler_requests_total",
+            "Scrapes of /metrics served, by HTTP status code.",
+            ["code"],
+        )?)?;
+        // Like promhttp, show the scrape codes at zero before they happen.
+        for code in ["200", "401", "500", "503"] {
+            scrapes_total.get_or_create(&[code]);
+        }
+        let scrapes_in_flight = registry.gauge(
+            "promhttp_metric_handler_requests_in_flight",
+            "Scrapes of /metrics being served right now.",
+        )?;
+        let handler_panics = registry.counter(
+            "tinymon_handler_panics_total",
+            "Handler panics caught and answered with 500.",
+        )?;
         let guard_stats = Arc::new(GuardStats::default());
-        let metrics = ServiceMetrics::register(registry)?;
         registry.register_collector(GuardCollector(guard_stats.clone()))?;
-        Ok(App {
+        registry.register_collector(ProcessCollector)?;
+        Ok(Service {
             registry,
-            metrics,
+            red,
+            scrapes_total,
+            scrapes_in_flight,
+            handler_panics,
             guard_stats,
             router,
             metrics_token: None,
+            state,
         })
     }
 
-    /// Adds a route; its template becomes the `path` label.
+    /// Adds a route; its template (`/orders/{id}`) becomes the `path` label.
     pub fn route(
         mut self,
         method: Method,
         template: &'static str,
-        handler: Handler,
+        handler: Handler<S>,
     ) -> Result<Self, String> {
-        self.router = self.router.route(method, template, handler)?;
+        self.router = self
+            .router
+            .route(method, template, Route::Handler(handler))?;
         Ok(self)
     }
 
@@ -117,8 +173,28 @@ impl App {
         self
     }
 
+    /// The state handlers receive.
+    pub fn state(&self) -> &S {
+        &self.state
+    }
+
+    /// The RED metrics this service records.
+    pub fn red(&self) -> &RedMetrics {
+        &self.red
+    }
+
+    /// The registry `/metrics` serves.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
     /// Serves one request, recording it as the Go original's middleware did.
-    pub fn handle(&self, mut request: Request, state: &mut WorkerState, conns: &Connections<'_>) {
+    pub(crate) fn handle(
+        &self,
+        mut request: Request,
+        worker: &mut Worker,
+        conns: &Connections<'_>,
+    ) {
         let peer = request.remote_addr().copied();
         if peer.is_some_and(|p| conns.closing.is_doomed(p)) {
             // Bytes that followed a rejected request on a connection being
@@ -136,7 +212,7 @@ impl App {
             RouteMatch::Found(t, _) | RouteMatch::MethodNotAllowed(t, _) => t.as_str(),
             RouteMatch::NotFound => UNMATCHED,
         };
-        self.metrics.request_started(method, template);
+        self.red.started(method, template);
 
         let mut close = false;
         // Over the connection limit: this request is answered 503 and the
@@ -156,12 +232,17 @@ impl App {
                 ask_to_go = true;
                 Reply::text(503, "too many connections, try again later\n")
             }
-            Verdict::Ok { .. } => self.answer_route(found, &request, head.header_bytes, state),
+            Verdict::Ok { .. } => self.answer_route(found, &request, head.header_bytes, worker),
         };
 
+        let reply = if (100..=599).contains(&reply.status) {
+            reply
+        } else {
+            Reply::text(500, "the handler answered an invalid status\n")
+        };
         let status = status_label(reply.status);
-        self.metrics
-            .request_finished(method, template, status, started.elapsed());
+        self.red
+            .finished(method, template, status, started.elapsed());
         // Relaxed: a hint; the shutdown's own ordering comes from the queue.
         close |= conns.stopping.load(Ordering::Relaxed);
         let persistence = if close || ask_to_go || head.close {
@@ -188,15 +269,15 @@ impl App {
             // once instead of waiting for bytes we are refusing anyway.
             socket.shutdown_read();
         }
-        send(request, &reply, state, persistence, socket.as_ref());
+        send(request, &reply, worker, persistence, socket.as_ref());
     }
 
     fn answer_route<'a>(
         &'a self,
-        found: RouteMatch<'a, Handler>,
+        found: RouteMatch<'a, Route<S>>,
         request: &Request,
         header_bytes: usize,
-        state: &mut WorkerState,
+        worker: &mut Worker,
     ) -> Reply<'a> {
         if request.url().len() > MAX_TARGET_BYTES {
             return Reply::text(414, "request target too long\n");
@@ -205,22 +286,43 @@ impl App {
             return Reply::text(431, "request headers too large\n");
         }
         match found {
-            RouteMatch::Found(_, handler) => {
-                catch_unwind(AssertUnwindSafe(|| handler(self, request, state))).unwrap_or_else(
+            RouteMatch::Found(_, Route::Metrics) => self.scrape(request, worker),
+            RouteMatch::Found(_, Route::Handler(handler)) => {
+                catch_unwind(AssertUnwindSafe(|| handler(&self.state, request))).unwrap_or_else(
                     |_| {
-                        if let Some(c) = self.metrics.handler_panics.get(&[]) {
-                            c.inc();
-                        }
+                        self.handler_panics.inc();
                         Reply::text(500, "internal server error\n")
                     },
                 )
             }
-            RouteMatch::MethodNotAllowed(_, allow) => Reply {
-                header: Some(("Allow", allow)),
-                ..Reply::text(405, "method not allowed\n")
-            },
+            RouteMatch::MethodNotAllowed(_, allow) => {
+                Reply::text(405, "method not allowed\n").with_header("Allow", allow)
+            }
             RouteMatch::NotFound => Reply::text(404, "not found\n"),
         }
+    }
+
+    /// `GET /metrics`: the registry in the text format, into the worker's
+    /// encoder buffer (sent from there without a copy).
+    fn scrape(&self, request: &Request, worker: &mut Worker) -> Reply<'_> {
+        if let Some(token) = &self.metrics_token {
+            let given = request
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Authorization"))
+                .and_then(|h| h.value.as_str().strip_prefix("Bearer "))
+                .unwrap_or("");
+            if !constant_time_eq(given.trim().as_bytes(), token) {
+                self.scrapes_total.get_or_create(&["401"]).inc();
+                return Reply::text(401, "a bearer token is required for /metrics\n")
+                    .with_header("WWW-Authenticate", "Bearer realm=\"tinymon\"");
+            }
+        }
+        self.scrapes_in_flight.inc();
+        worker.encoder.encode(&self.registry);
+        self.scrapes_total.get_or_create(&["200"]).inc();
+        self.scrapes_in_flight.dec();
+        Reply::encoded(CONTENT_TYPE)
     }
 }
 
@@ -261,7 +363,7 @@ fn consume_body(request: &mut Request, body: RequestBody) -> Verdict {
 fn send(
     request: Request,
     reply: &Reply<'_>,
-    state: &mut WorkerState,
+    state: &mut Worker,
     persistence: Persistence,
     closing: Option<&ConnSocket>,
 ) {
@@ -289,44 +391,6 @@ fn send(
     drop(writer);
 }
 
-fn metrics<'a>(app: &'a App, request: &Request, state: &mut WorkerState) -> Reply<'a> {
-    if let Some(token) = &app.metrics_token {
-        let given = request
-            .headers()
-            .iter()
-            .find(|h| h.field.equiv("Authorization"))
-            .and_then(|h| h.value.as_str().strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !constant_time_eq(given.trim().as_bytes(), token) {
-            if let Some(c) = app.metrics.scrapes_total.get(&["401"]) {
-                c.inc();
-            }
-            return Reply {
-                header: Some(("WWW-Authenticate", "Bearer realm=\"tinymon\"")),
-                ..Reply::text(401, "a bearer token is required for /metrics\n")
-            };
-        }
-    }
-    let in_flight = app.metrics.scrapes_in_flight.get(&[]);
-    if let Some(g) = in_flight {
-        g.inc();
-    }
-    app.registry.encode(&mut state.encoder);
-    if let Some(c) = app.metrics.scrapes_total.get(&["200"]) {
-        c.inc();
-    }
-    if let Some(g) = in_flight {
-        g.dec();
-    }
-    Reply {
-        status: 200,
-        content_type: CONTENT_TYPE,
-        body: Body::Encoded,
-        header: None,
-        static_headers: &[],
-    }
-}
-
 /// Compares in time that depends only on the lengths, not on where the
 /// first difference is, so a client cannot find the token byte by byte.
 fn constant_time_eq(given: &[u8], want: &[u8]) -> bool {
@@ -337,38 +401,32 @@ fn constant_time_eq(given: &[u8], want: &[u8]) -> bool {
     diff == 0
 }
 
-fn page<'a>(_: &'a App, _: &Request, _: &mut WorkerState) -> Reply<'a> {
-    super::page::reply()
-}
-
-fn healthz<'a>(_: &'a App, _: &Request, _: &mut WorkerState) -> Reply<'a> {
-    Reply::text(200, "ok\n")
-}
-
-fn hello<'a>(_: &'a App, _: &Request, _: &mut WorkerState) -> Reply<'a> {
-    Reply::text(200, "hello from tinymon\n")
-}
-
-fn work<'a>(app: &'a App, request: &Request, state: &mut WorkerState) -> Reply<'a> {
-    let query = request.url().split_once('?').map_or("", |(_, q)| q);
-    let params = match work::parse_query(query) {
-        Ok(p) => p,
-        Err(message) => return Reply::owned(400, message + "\n"),
-    };
-    if work::call_downstream(&app.metrics, params, state.rng.next_f64()) {
-        Reply::text(200, "downstream call succeeded\n")
-    } else {
-        Reply::text(502, "downstream call failed\n")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use tiny_http::{Header, TestRequest};
 
-    fn app() -> App {
-        App::new(Box::leak(Box::new(Registry::new()))).unwrap()
+    fn hello<'a>(_: &'a (), _: &Request) -> Reply<'a> {
+        Reply::text(200, "hello\n")
+    }
+
+    fn boom<'a>(_: &'a (), _: &Request) -> Reply<'a> {
+        panic!("handler bug")
+    }
+
+    fn odd<'a>(_: &'a (), _: &Request) -> Reply<'a> {
+        Reply::text(1000, "?\n")
+    }
+
+    fn service() -> Service<()> {
+        Service::new(Arc::new(Registry::new()), ())
+            .unwrap()
+            .route(Method::Get, "/hello", hello)
+            .unwrap()
+            .route(Method::Get, "/boom", boom)
+            .unwrap()
+            .route(Method::Get, "/odd", odd)
+            .unwrap()
     }
 
     fn get(path: &str) -> TestRequest {
@@ -386,53 +444,44 @@ mod tests {
         }
     }
 
-    fn boom<'a>(_: &'a App, _: &Request, _: &mut WorkerState) -> Reply<'a> {
-        panic!("handler bug")
-    }
-
     #[test]
     fn a_panicking_handler_answers_500_and_is_counted() {
-        let app = app().route(Method::Get, "/boom", boom).unwrap();
-        let mut state = WorkerState::default();
+        let service = service();
+        let mut worker = Worker::default();
         let closing = Closing::new(0);
         for _ in 0..3 {
-            app.handle(get("/boom").into(), &mut state, &serving(&closing));
+            service.handle(get("/boom").into(), &mut worker, &serving(&closing));
         }
-        app.handle(get("/hello").into(), &mut state, &serving(&closing));
-        let labels = ["http", "GET", "/boom", "500"];
-        assert_eq!(app.metrics.requests_status.get(&labels).unwrap().get(), 3.0);
-        assert_eq!(app.metrics.handler_panics.get(&[]).unwrap().get(), 3);
-        let hello = ["http", "GET", "/hello", "200"];
-        assert_eq!(app.metrics.requests_status.get(&hello).unwrap().get(), 1.0);
-        assert_eq!(app.metrics.in_flight.get(&[]).unwrap().get(), 0.0);
+        service.handle(get("/hello").into(), &mut worker, &serving(&closing));
+        service.handle(get("/odd").into(), &mut worker, &serving(&closing));
+        let red = service.red();
+        assert_eq!(red.answered("GET", "/boom", "500"), 3.0);
+        assert_eq!(service.handler_panics.get(), 3);
+        assert_eq!(red.answered("GET", "/hello", "200"), 1.0);
+        assert_eq!(red.answered("GET", "/odd", "500"), 1.0, "invalid status");
+        assert_eq!(red.in_flight(), 0.0);
     }
 
     #[test]
     fn oversized_targets_and_headers_are_refused() {
-        let app = app();
-        let mut state = WorkerState::default();
+        let service = service();
+        let mut worker = Worker::default();
         let closing = Closing::new(0);
         let long = format!("/hello?{}", "a".repeat(MAX_TARGET_BYTES));
-        app.handle(get(&long).into(), &mut state, &serving(&closing));
+        service.handle(get(&long).into(), &mut worker, &serving(&closing));
         let big = get("/hello")
             .with_header(Header::from_bytes("X-Big", "b".repeat(MAX_HEADER_BYTES)).unwrap());
-        app.handle(big.into(), &mut state, &serving(&closing));
+        service.handle(big.into(), &mut worker, &serving(&closing));
         // Without Host, an HTTP/1.1 request is refused before routing.
-        app.handle(
+        service.handle(
             TestRequest::new().with_path("/hello").into(),
-            &mut state,
+            &mut worker,
             &serving(&closing),
         );
-        let status = |s: &str| {
-            app.metrics
-                .requests_status
-                .get(&["http", "GET", "/hello", s])
-                .unwrap()
-                .get()
-        };
-        assert_eq!(status("414"), 1.0);
-        assert_eq!(status("431"), 1.0);
-        assert_eq!(status("400"), 1.0);
+        let red = service.red();
+        assert_eq!(red.answered("GET", "/hello", "414"), 1.0);
+        assert_eq!(red.answered("GET", "/hello", "431"), 1.0);
+        assert_eq!(red.answered("GET", "/hello", "400"), 1.0);
     }
 
     #[test]

@@ -20,12 +20,8 @@ pub struct Url {
 }
 
 impl Url {
-    /// Parses an `http://` URL; the port defaults to 80.
-    ///
-    /// ```
-    /// let u = tinymon::client::Url::parse("http://127.0.0.1:8080/work?fail=1").unwrap();
-    /// assert_eq!((u.host.as_str(), u.port, u.path.as_str()), ("127.0.0.1", 8080, "/work?fail=1"));
-    /// ```
+    /// Parses an `http://` URL such as `http://127.0.0.1:8080/work?fail=1`;
+    /// the port defaults to 80.
     pub fn parse(url: &str) -> Result<Url, String> {
         let rest = url
             .strip_prefix("http://")

@@ -1,0 +1,71 @@
+//! The demo service and its command line: everything in the `tinymon`
+//! binary that is not the library.
+//!
+//! - [`demo`]: the routes `/`, `/healthz`, `/hello` and `/work` on a
+//!   [`tinymon::http::Service`], with the client_* metrics of `/work`;
+//! - `cli`: flags and environment → what to run;
+//! - `client`, `load`: the HTTP client of `healthcheck` and the load
+//!   generator;
+//! - `signals`: SIGTERM/SIGINT as a blocking wait.
+
+pub(crate) mod cli;
+// Also compiled into the tests' support crate, which uses all of it.
+#[allow(dead_code)]
+pub(crate) mod client;
+mod client_metrics;
+pub(crate) mod load;
+mod page;
+mod rng;
+pub(crate) mod signals;
+mod work;
+mod work_params;
+
+use std::sync::Arc;
+
+use tiny_http::{Method, Request};
+use tinymon::http::{Reply, Service};
+use tinymon::metrics::{MetricError, Registry};
+
+use client_metrics::ClientMetrics;
+
+/// What the demo's handlers share.
+pub(crate) struct Demo {
+    client: ClientMetrics,
+}
+
+/// The demo service: `/metrics` plus the four demo routes, recording into
+/// `registry`.
+pub(crate) fn demo(registry: Arc<Registry>) -> Result<Service<Demo>, MetricError> {
+    let client = ClientMetrics::register(&registry)?;
+    let routes = Service::new(registry, Demo { client })?
+        .route(Method::Get, "/", index)
+        .and_then(|s| s.route(Method::Get, "/healthz", healthz))
+        .and_then(|s| s.route(Method::Get, "/hello", hello))
+        .and_then(|s| s.route(Method::Get, "/work", work));
+    Ok(routes.expect("the demo routes are valid"))
+}
+
+fn index<'a>(_: &'a Demo, _: &Request) -> Reply<'a> {
+    page::reply()
+}
+
+fn healthz<'a>(_: &'a Demo, _: &Request) -> Reply<'a> {
+    Reply::text(200, "ok\n")
+}
+
+fn hello<'a>(_: &'a Demo, _: &Request) -> Reply<'a> {
+    Reply::text(200, "hello from tinymon\n")
+}
+
+fn work<'a>(demo: &'a Demo, request: &Request) -> Reply<'a> {
+    let query = request.url().split_once('?').map_or("", |(_, q)| q);
+    let params = match work_params::parse_query(query) {
+        Ok(p) => p,
+        Err(message) => return Reply::owned(400, message + "\n"),
+    };
+    if work::call_downstream(&demo.client, params, work::roll()) {
+        Reply::text(200, "downstream call succeeded\n")
+    } else {
+        Reply::text(502, "downstream call failed\n")
+    }
+}

@@ -1,0 +1,138 @@
+//! RED metrics (rate, errors, duration) for HTTP requests, named as in the
+//! Go original so its dashboards and queries keep working.
+//!
+//! | family | type | labels |
+//! |---|---|---|
+//! | server_handle_request_total | counter | type, method, path |
+//! | server_handle_request_status | gauge | type, method, path, status |
+//! | server_handle_request_seconds | histogram | type, method, path, status |
+//! | server_handle_requests_in_flight | gauge | |
+//!
+//! `server_handle_request_status` is a gauge that only goes up, because the
+//! Go original declared it so; treat it like a counter in queries (`rate`
+//! and `increase` work on it as long as the process does not restart).
+//!
+//! [`RedMetrics::serve`] wraps any tiny_http handler; [`super::Service`]
+//! records the same families for its routes.
+
+use std::io::Read;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tiny_http::{Request, Response};
+
+use super::labels::{method_label, status_label};
+use crate::metrics::{Counter, Family, Gauge, Histogram, MetricError, Registry};
+
+/// The `type` label of requests a server handles.
+pub const SERVER_TYPE: &str = "http";
+
+/// Handles to the RED families of one server.
+///
+/// ```
+/// use tinymon::http::RedMetrics;
+/// use tinymon::metrics::Registry;
+/// use std::time::Duration;
+///
+/// let registry = Registry::new();
+/// let red = RedMetrics::register(&registry).unwrap();
+/// red.started("GET", "/orders/:id");
+/// red.finished("GET", "/orders/:id", "200", Duration::from_millis(3));
+/// assert_eq!(red.in_flight(), 0.0);
+/// ```
+pub struct RedMetrics {
+    requests_total: Arc<Family<Counter, 3>>,
+    requests_status: Arc<Family<Gauge, 4>>,
+    request_seconds: Arc<Family<Histogram, 4>>,
+    in_flight: Arc<Gauge>,
+}
+
+impl RedMetrics {
+    /// Registers the four families in `registry`.
+    pub fn register(registry: &Registry) -> Result<Self, MetricError> {
+        let server = ["type", "method", "path"];
+        let server_status = ["type", "method", "path", "status"];
+        Ok(RedMetrics {
+            requests_total: registry.register(Family::new(
+                "server_handle_request_total",
+                "HTTP requests received, counted when each request starts.",
+                server,
+            )?)?,
+            requests_status: registry.register(Family::new(
+                "server_handle_request_status",
+                "HTTP requests answered, by response status. Only increases (a gauge, as in the Go original).",
+                server_status,
+            )?)?,
+            request_seconds: registry.register(Family::new(
+                "server_handle_request_seconds",
+                "Time from receiving an HTTP request to having its response ready, in seconds.",
+                server_status,
+            )?)?,
+            in_flight: registry.gauge(
+                "server_handle_requests_in_flight",
+                "HTTP requests being handled right now.",
+            )?,
+        })
+    }
+
+    /// Counts a request as started. `path` is the route template (never
+    /// the raw URL: that would let clients create series).
+    #[inline]
+    pub fn started(&self, method: &str, path: &str) {
+        self.requests_total
+            .get_or_create(&[SERVER_TYPE, method, path])
+            .inc();
+        self.in_flight.inc();
+    }
+
+    /// Records a request's status and duration.
+    #[inline]
+    pub fn finished(&self, method: &str, path: &str, status: &str, elapsed: Duration) {
+        self.in_flight.dec();
+        let labels = [SERVER_TYPE, method, path, status];
+        self.requests_status.get_or_create(&labels).inc();
+        self.request_seconds
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Requests being handled right now.
+    pub fn in_flight(&self) -> f64 {
+        self.in_flight.get()
+    }
+
+    /// Answered requests with these labels so far (0 when none).
+    pub fn answered(&self, method: &str, path: &str, status: &str) -> f64 {
+        self.requests_status
+            .get(&[SERVER_TYPE, method, path, status])
+            .map_or(0.0, Gauge::get)
+    }
+
+    /// Serves one request of a plain tiny_http loop: counts it, runs
+    /// `handler`, records the status and the time the handler took, and
+    /// sends the response. A panicking handler is answered 500 and recorded
+    /// as such. `path` is the route template the request matched, or
+    /// [`super::UNMATCHED`].
+    pub fn serve<R: Read>(
+        &self,
+        request: Request,
+        path: &str,
+        handler: impl FnOnce(&Request) -> Response<R>,
+    ) -> std::io::Result<()> {
+        let method = method_label(request.method());
+        let started = Instant::now();
+        self.started(method, path);
+        let response = catch_unwind(AssertUnwindSafe(|| handler(&request)));
+        let status = match &response {
+            Ok(r) => r.status_code().0,
+            Err(_) => 500,
+        };
+        self.finished(method, path, status_label(status), started.elapsed());
+        match response {
+            Ok(r) => request.respond(r),
+            Err(_) => request
+                .respond(Response::from_string("internal server error\n").with_status_code(500)),
+        }
+    }
+}

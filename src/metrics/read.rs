@@ -1,0 +1,134 @@
+//! Readings: how a metric hands its values to whoever writes them out.
+//!
+//! Metric types know nothing about any wire format. At scrape time the
+//! registry walks its families and calls a [`Visitor`] with each family's
+//! description and each series' reading: one [`Value`] for counters and
+//! gauges, a [`HistogramReading`] for histograms. An encoder is a visitor
+//! that turns those calls into bytes, so a new exposition format is a new
+//! visitor, not a change to every metric type.
+//!
+//! Every call happens inside the registry's walk, so a visitor may keep the
+//! `&'r str`s of a [`FamilyDesc`] until the walk ends but must copy anything
+//! it wants from [`Labels`] or a reading before returning.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::labels::Labels;
+
+/// The kind of a family, as the Prometheus data model names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricType {
+    /// Only goes up (resets when the process restarts).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Observations counted into buckets, with their sum and count.
+    Histogram,
+}
+
+impl MetricType {
+    /// The lower-case word Prometheus uses for the type (`counter`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+        }
+    }
+}
+
+/// Name, help text and type of one family, borrowed from the registry for
+/// the length of a scrape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FamilyDesc<'r> {
+    /// The metric name, already checked against the data model.
+    pub name: &'r str,
+    /// Help text, unescaped.
+    pub help: &'r str,
+    /// The family's type.
+    pub kind: MetricType,
+}
+
+/// The value of one counter or gauge sample.
+///
+/// Counters made by [`super::Counter`] are integers and stay exact up to
+/// 2^64; collectors and gauges give floats.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value {
+    /// An exact integer.
+    Int(u64),
+    /// A float, possibly `NaN` or infinite.
+    Float(f64),
+}
+
+impl Value {
+    /// The value as a float (integers above 2^53 round).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Value::Int(n) => n as f64,
+            Value::Float(v) => v,
+        }
+    }
+}
+
+/// One consistent reading of a histogram series: its count equals its last
+/// cumulative bucket, and its sum covers exactly the observations counted.
+///
+/// It borrows the histogram's scrape state, so it exists only during the
+/// [`Visitor::histogram`] call that receives it.
+pub struct HistogramReading<'a> {
+    pub(super) bounds: &'a [f64],
+    /// Per-bucket counts of the set the scrape just made cold; nothing
+    /// writes them while the reading exists.
+    pub(super) cold: &'a [AtomicU64],
+    /// Per-bucket counts kept from the scrape before.
+    pub(super) kept: &'a [u64],
+    pub(super) sum: f64,
+    pub(super) count: u64,
+}
+
+impl HistogramReading<'_> {
+    /// Observations counted.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Sum of the observations counted.
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+
+    /// The finite upper bounds (the `+Inf` bucket is implied).
+    pub fn bounds(&self) -> &[f64] {
+        self.bounds
+    }
+
+    /// `(upper bound, cumulative count)` for every bucket in ascending order,
+    /// ending with `(+Inf, count)`.
+    pub fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        let mut total = 0;
+        let bounds = self.bounds.iter().copied().chain([f64::INFINITY]);
+        bounds
+            .zip(self.cold.iter().zip(self.kept))
+            .map(move |(bound, (cold, kept))| {
+                // Relaxed: the scrape's Acquire loads already ordered these
+                // after every write to the cold set, and none can follow.
+                total += cold.load(Ordering::Relaxed) + kept;
+                (bound, total)
+            })
+    }
+}
+
+/// Receives a scrape: what encoders implement.
+///
+/// The registry calls [`Visitor::family`] once before the samples of each
+/// family that has any, then one [`Visitor::value`] or
+/// [`Visitor::histogram`] per series. Families with no series are skipped.
+pub trait Visitor<'r> {
+    /// A family starts.
+    fn family(&mut self, desc: FamilyDesc<'r>);
+    /// A counter or gauge series of the current family.
+    fn value(&mut self, labels: Labels<'_>, value: Value);
+    /// A histogram series of the current family.
+    fn histogram(&mut self, labels: Labels<'_>, reading: &HistogramReading<'_>);
+}

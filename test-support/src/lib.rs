@@ -1,0 +1,18 @@
+//! Helpers for tinymon's tests, benches and fuzz targets. None of this is
+//! part of tinymon's library API.
+//!
+//! - [`parse`]: a strict reader of the text format, to read the encoder's
+//!   output back;
+//! - [`client`]: the binary's own HTTP client (`src/app/client.rs`,
+//!   compiled here too, so tests speak HTTP the way `tinymon healthcheck`
+//!   does);
+//! - [`Rng`]: the binary's small generator (`src/app/rng.rs`).
+
+#[path = "../../src/app/client.rs"]
+pub mod client;
+pub mod parse;
+#[path = "../../src/app/rng.rs"]
+mod rng;
+
+pub use parse::{parse_text, Kind, ParseError, ParsedFamily, ParsedSample};
+pub use rng::Rng;
