@@ -9,7 +9,10 @@
 
 CARGO  ?= cargo
 TARGET := x86_64-unknown-linux-gnu
-STATIC := -C target-feature=+crt-static
+# Static glibc, still position-independent (ASLR); relative relocations
+# packed as DT_RELR (glibc >= 2.36, binutils >= 2.38), which saves ~55 KB
+# of .rela.dyn in the static binary.
+STATIC := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
 BIN    := target/$(TARGET)/release/tinymon
 ARGS   ?=
 # Without a local Rust toolchain, `make build` runs cargo in this image.
@@ -98,10 +101,11 @@ fuzz: fuzz-deps
 # #[ignore]d for plain `cargo test`; here they run too.
 test: deps docker-engine build
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps
 	$(MAKE) miri
-	TINYMON_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked --all-targets -- --include-ignored
-	$(CARGO) test --locked --doc
+	TINYMON_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked --workspace --all-targets -- --include-ignored
+	$(CARGO) test --locked --workspace --doc
 	$(MAKE) browser-test
 	$(MAKE) fuzz-smoke
 

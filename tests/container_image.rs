@@ -46,7 +46,8 @@ fn image_runs_as_nobody_turns_healthy_serves_metrics_and_stops_cleanly() {
     require_engine();
     build_tinymon_image();
     let size: u64 = inspect("tinymon:local", "{{.Size}}").parse().unwrap();
-    assert!(size < 3_000_000, "image is {size} bytes");
+    // The budget of the static binary, and so of the image: 1.90 MB.
+    assert!(size <= 1_900_000, "image is {size} bytes, over 1.90 MB");
     eprintln!("image tinymon:local: {size} bytes");
     assert_eq!(inspect("tinymon:local", "{{.Config.User}}"), "65534:65534");
 

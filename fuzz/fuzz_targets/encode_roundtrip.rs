@@ -20,8 +20,12 @@ fuzz_target!(|data: &[u8]| {
 
     let r = Registry::new();
     // Invalid definitions must be refused with an error, never a panic.
-    let Ok(counter) = Family::<Counter, 1>::new(name, help, [label]) else { return };
-    let Ok(counter) = r.register(counter) else { return };
+    let Ok(counter) = Family::<Counter, 1>::new(name, help, [label]) else {
+        return;
+    };
+    let Ok(counter) = r.register(counter) else {
+        return;
+    };
     let gauge = Family::<Gauge, 2>::new("fuzz_level", help, [label, "second"])
         .ok()
         .and_then(|g| r.register(g).ok());
@@ -33,8 +37,9 @@ fuzz_target!(|data: &[u8]| {
         }
         expected.iter_mut().find(|(e, _)| e == v).unwrap().1 += i as u64 + 1;
         if let Some(g) = gauge.as_ref() {
-            g.get_or_create(&[*v, *v])
-                .set(f64::from_bits(u64::from(v.len() as u32).wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+            g.get_or_create(&[*v, *v]).set(f64::from_bits(
+                u64::from(v.len() as u32).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+            ));
         }
     }
     let mut enc = TextEncoder::new();

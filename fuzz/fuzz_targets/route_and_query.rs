@@ -35,6 +35,10 @@ fuzz_target!(|data: &[u8]| {
         let err = parse_query(query).unwrap_err();
         // The echoed input is clipped to 32 characters; escaped, each is at
         // most 10 bytes (\u{10ffff}), so the message stays bounded.
-        assert!(err.len() < 512, "error message grows with input: {}", err.len());
+        assert!(
+            err.len() < 512,
+            "error message grows with input: {}",
+            err.len()
+        );
     }
 });

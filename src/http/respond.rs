@@ -78,8 +78,13 @@ pub(crate) fn write_answer(
         answer.content_type
     };
     head.extend_from_slice(content_type.as_bytes());
-    head.extend_from_slice(b"\r\nContent-Length: ");
-    push_int(head, answer.body.len() as u64);
+    // 204 and 304 never carry a body (RFC 9110 15.3.5, 15.4.5), so they
+    // have no Content-Length either.
+    let bodiless = matches!(answer.status, 204 | 304);
+    if !bodiless {
+        head.extend_from_slice(b"\r\nContent-Length: ");
+        push_int(head, answer.body.len() as u64);
+    }
     for (name, value) in answer.extra.iter().chain(answer.fixed) {
         // Handlers supply these; a CR or LF would start a header or a body
         // of the client's choosing, so such a header is left out.
@@ -98,7 +103,7 @@ pub(crate) fn write_answer(
     }
     head.extend_from_slice(b"\r\n\r\n");
     out.write_all(head)?;
-    if !answer.head_only {
+    if !answer.head_only && !bodiless {
         out.write_all(answer.body)?;
     }
     out.flush()
@@ -122,20 +127,37 @@ fn push_int(out: &mut Vec<u8>, mut n: u64) {
     out.extend_from_slice(&digits[at..]);
 }
 
-/// Reason phrases of the statuses tinymon sends.
+/// Reason phrases of common statuses; others get an empty one, which
+/// RFC 9112 allows (clients go by the code).
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
+        410 => "Gone",
         413 => "Content Too Large",
         414 => "URI Too Long",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
         _ => "",
     }
@@ -205,6 +227,25 @@ mod tests {
         let mut out = Vec::new();
         write_answer(&mut out, &mut Vec::new(), &mut DateCache::default(), answer).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn no_content_and_not_modified_carry_no_body() {
+        for status in [204, 304] {
+            let text = written(&Answer {
+                status,
+                content_type: "text/plain; charset=utf-8",
+                extra: None,
+                fixed: &[],
+                body: b"ignored",
+                head_only: false,
+                persistence: Persistence::KeepAlive,
+            });
+            assert!(
+                !text.contains("Content-Length") && text.ends_with("\r\n\r\n"),
+                "{text}"
+            );
+        }
     }
 
     #[test]

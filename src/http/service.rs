@@ -235,7 +235,8 @@ impl<S: Send + Sync + 'static> Service<S> {
             Verdict::Ok { .. } => self.answer_route(found, &request, head.header_bytes, worker),
         };
 
-        let reply = if (100..=599).contains(&reply.status) {
+        // 1xx are interim answers, never a handler's final one.
+        let reply = if (200..=599).contains(&reply.status) {
             reply
         } else {
             Reply::text(500, "the handler answered an invalid status\n")
