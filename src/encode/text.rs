@@ -12,6 +12,8 @@
 //! `_bucket{...,le="..."}` lines in ascending `le`, cumulative, ending with
 //! `le="+Inf"`, then `_sum` and `_count`.
 
+use std::sync::Arc;
+
 use super::escape::{write_help, write_label_value};
 use super::number::{write_f64, write_u64};
 use crate::metrics::{FamilyDesc, HistogramReading, Labels, Registry, Value, Visitor};
@@ -39,6 +41,7 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub struct TextEncoder {
     buf: Vec<u8>,
     le: LeTexts,
+    scratch: Vec<u8>,
 }
 
 impl TextEncoder {
@@ -53,6 +56,7 @@ impl TextEncoder {
         registry.read(&mut Writer {
             buf: &mut self.buf,
             le: &mut self.le,
+            scratch: &mut self.scratch,
             name: "",
         });
         &self.buf
@@ -65,36 +69,39 @@ impl TextEncoder {
 }
 
 /// `le="..."` texts for one set of bucket bounds, rebuilt only when a
-/// histogram with different bounds comes along.
+/// histogram with other bounds comes along. The cache holds the bounds'
+/// `Arc`, so their allocation cannot be freed and reused while cached, and
+/// the same pointer means the same bounds.
 #[derive(Default)]
 struct LeTexts {
-    bounds: Vec<f64>,
-    /// `le="0.005"le="0.01"…le="+Inf"` back to back.
-    text: Vec<u8>,
-    /// Where each bound's text ends in `text`; one more than `bounds`.
-    ends: Vec<usize>,
+    bounds: Option<Arc<[f64]>>,
+    /// `le="0.005"`, … `le="+Inf"`: one more than `bounds`.
+    pairs: Vec<Vec<u8>>,
 }
 
 impl LeTexts {
-    fn update(&mut self, bounds: &[f64]) {
-        if self.bounds == bounds && !self.ends.is_empty() {
-            return;
-        }
-        self.bounds.clear();
-        self.bounds.extend_from_slice(bounds);
-        self.text.clear();
-        self.ends.clear();
-        for &b in bounds.iter().chain([&f64::INFINITY]) {
-            self.text.extend_from_slice(b"le=\"");
-            write_f64(&mut self.text, b);
-            self.text.push(b'"');
-            self.ends.push(self.text.len());
+    #[inline]
+    fn update(&mut self, shared: &Arc<[f64]>) {
+        if !self.bounds.as_ref().is_some_and(|b| Arc::ptr_eq(b, shared)) {
+            self.rebuild(shared);
         }
     }
 
-    fn get(&self, i: usize) -> &[u8] {
-        let start = if i == 0 { 0 } else { self.ends[i - 1] };
-        &self.text[start..self.ends[i]]
+    #[cold]
+    fn rebuild(&mut self, shared: &Arc<[f64]>) {
+        let bounds: &[f64] = shared;
+        self.bounds = Some(shared.clone());
+        self.pairs.resize_with(bounds.len() + 1, Vec::new);
+        for (pair, &b) in self
+            .pairs
+            .iter_mut()
+            .zip(bounds.iter().chain([&f64::INFINITY]))
+        {
+            pair.clear();
+            pair.extend_from_slice(b"le=\"");
+            write_f64(pair, b);
+            pair.push(b'"');
+        }
     }
 }
 
@@ -102,37 +109,49 @@ impl LeTexts {
 struct Writer<'e, 'r> {
     buf: &'e mut Vec<u8>,
     le: &'e mut LeTexts,
+    /// Quoted labels of a sample whose labels came as pairs (collectors).
+    scratch: &'e mut Vec<u8>,
     /// The current family's name.
     name: &'r str,
 }
 
+/// `labels` as `a="x",b="y"`: the series' own quoted text, or the pairs
+/// escaped into `scratch`.
+#[inline(always)]
+fn quoted<'l>(labels: &Labels<'l>, scratch: &'l mut Vec<u8>) -> &'l [u8] {
+    match labels.quoted() {
+        Some(q) => q.as_bytes(),
+        None => escape_pairs(labels, scratch),
+    }
+}
+
+#[cold]
+fn escape_pairs<'l>(labels: &Labels<'l>, scratch: &'l mut Vec<u8>) -> &'l [u8] {
+    scratch.clear();
+    for (i, (name, value)) in labels.iter().enumerate() {
+        if i > 0 {
+            scratch.push(b',');
+        }
+        scratch.extend_from_slice(name.as_bytes());
+        scratch.extend_from_slice(b"=\"");
+        write_label_value(scratch, value);
+        scratch.push(b'"');
+    }
+    scratch
+}
+
 impl Writer<'_, '_> {
     /// `name{suffix}{labels} ` (labels and braces only when there are any).
-    fn start(&mut self, suffix: &str, labels: Labels<'_>) {
-        self.buf.extend_from_slice(self.name.as_bytes());
-        self.buf.extend_from_slice(suffix.as_bytes());
-        if !labels.is_empty() {
-            self.buf.push(b'{');
-            self.labels(labels);
-            self.buf.push(b'}');
+    #[inline]
+    fn start(buf: &mut Vec<u8>, name: &str, suffix: &str, quoted: &[u8]) {
+        buf.extend_from_slice(name.as_bytes());
+        buf.extend_from_slice(suffix.as_bytes());
+        if !quoted.is_empty() {
+            buf.push(b'{');
+            buf.extend_from_slice(quoted);
+            buf.push(b'}');
         }
-        self.buf.push(b' ');
-    }
-
-    fn labels(&mut self, labels: Labels<'_>) {
-        if let Some(quoted) = labels.quoted() {
-            self.buf.extend_from_slice(quoted.as_bytes());
-            return;
-        }
-        for (i, (name, value)) in labels.iter().enumerate() {
-            if i > 0 {
-                self.buf.push(b',');
-            }
-            self.buf.extend_from_slice(name.as_bytes());
-            self.buf.extend_from_slice(b"=\"");
-            write_label_value(self.buf, value);
-            self.buf.push(b'"');
-        }
+        buf.push(b' ');
     }
 }
 
@@ -150,35 +169,49 @@ impl<'r> Visitor<'r> for Writer<'_, 'r> {
         self.buf.push(b'\n');
     }
 
-    fn value(&mut self, labels: Labels<'_>, value: Value) {
-        self.start("", labels);
-        match value {
-            Value::Int(n) => write_u64(self.buf, n),
-            Value::Float(v) => write_f64(self.buf, v),
+    fn values(&mut self, samples: &[(Labels<'_>, Value)]) {
+        let name = self.name.as_bytes();
+        let buf = &mut *self.buf;
+        for (labels, value) in samples {
+            let q = quoted(labels, self.scratch);
+            buf.extend_from_slice(name);
+            if !q.is_empty() {
+                buf.push(b'{');
+                buf.extend_from_slice(q);
+                buf.push(b'}');
+            }
+            buf.push(b' ');
+            match *value {
+                Value::Int(n) => write_u64(buf, n),
+                Value::Float(v) => write_f64(buf, v),
+            }
+            buf.push(b'\n');
         }
-        self.buf.push(b'\n');
     }
 
     fn histogram(&mut self, labels: Labels<'_>, reading: &HistogramReading<'_>) {
-        self.le.update(reading.bounds());
-        for (i, (_, cumulative)) in reading.buckets().enumerate() {
-            self.buf.extend_from_slice(self.name.as_bytes());
-            self.buf.extend_from_slice(b"_bucket{");
-            if !labels.is_empty() {
-                self.labels(labels);
-                self.buf.push(b',');
+        self.le.update(reading.shared_bounds());
+        let q = quoted(&labels, self.scratch);
+        let buf = &mut *self.buf;
+        let name = self.name.as_bytes();
+        for (&cumulative, le) in reading.cumulative().iter().zip(&self.le.pairs) {
+            buf.extend_from_slice(name);
+            buf.extend_from_slice(b"_bucket{");
+            if !q.is_empty() {
+                buf.extend_from_slice(q);
+                buf.push(b',');
             }
-            self.buf.extend_from_slice(self.le.get(i));
-            self.buf.extend_from_slice(b"} ");
-            write_u64(self.buf, cumulative);
-            self.buf.push(b'\n');
+            buf.extend_from_slice(le);
+            buf.extend_from_slice(b"} ");
+            write_u64(buf, cumulative);
+            buf.push(b'\n');
         }
-        self.start("_sum", labels);
-        write_f64(self.buf, reading.sum());
-        self.buf.push(b'\n');
-        self.start("_count", labels);
-        write_u64(self.buf, reading.count());
-        self.buf.push(b'\n');
+        Self::start(buf, self.name, "_sum", q);
+        write_f64(buf, reading.sum());
+        buf.push(b'\n');
+        Self::start(buf, self.name, "_count", q);
+        write_u64(buf, reading.count());
+        buf.push(b'\n');
     }
 }
 

@@ -91,6 +91,7 @@ impl<'c, 'r> Collected<'c, 'r> {
                 kind: d.kind,
             });
         }
-        self.out.value(Labels::pairs(labels), Value::Float(value));
+        self.out
+            .values(&[(Labels::pairs(labels), Value::Float(value))]);
     }
 }

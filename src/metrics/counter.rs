@@ -57,8 +57,13 @@ impl Metric for Counter {
         Counter::new()
     }
 
+    #[inline]
+    fn value(&self) -> Option<Value> {
+        Some(Value::Int(self.get()))
+    }
+
     fn read(&self, labels: Labels<'_>, out: &mut dyn Visitor<'_>) {
-        out.value(labels, Value::Int(self.get()));
+        out.values(&[(labels, Value::Int(self.get()))]);
     }
 }
 

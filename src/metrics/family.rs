@@ -36,7 +36,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use super::labels::LabelSet;
-use super::{Counter, FamilyDesc, Labels, Metric, MetricError, MetricType, Visitor};
+use super::{Counter, FamilyDesc, Labels, Metric, MetricError, MetricType, Value, Visitor};
 
 /// The series cap a family gets unless built with [`Family::with_series_cap`].
 pub const DEFAULT_SERIES_CAP: usize = 10_000;
@@ -293,15 +293,20 @@ impl<M: Metric, const N: usize> Family<M, N> {
         self.each_series(|s| f(&s.labels.values, &s.metric));
     }
 
-    fn each_series(&self, mut f: impl FnMut(&Series<M>)) {
+    fn each_series(&self, f: impl FnMut(&Series<M>)) {
+        self.series().for_each(f);
+    }
+
+    /// The published series in creation order.
+    #[inline]
+    fn series(&self) -> impl Iterator<Item = &Series<M>> {
         let published = self.published.load(Ordering::Acquire);
-        for slot in &self.order[..published] {
+        self.order[..published].iter().filter_map(|slot| {
             let p = slot.load(Ordering::Acquire);
-            if !p.is_null() {
-                // SAFETY: as in `find`.
-                f(unsafe { &*p });
-            }
-        }
+            // SAFETY: as in `find`: a published series lives as long as the
+            // family, which `&self` borrows for the iterator's life.
+            (!p.is_null()).then(|| unsafe { &*p })
+        })
     }
 }
 
@@ -333,17 +338,39 @@ impl<M: Metric, const N: usize> ReadFamily for Family<M, N> {
             return;
         }
         out.family(self.desc());
-        self.each_series(|series| {
-            series
-                .metric
-                .read(Labels::series(&self.label_names, &series.labels), out);
-        });
-        if self.overflowed.get() > 0 {
-            let labels = Labels::series(&self.label_names, &self.overflow.labels);
-            self.overflow.metric.read(labels, out);
+        // Counter and gauge readings go out in batches, one dynamic call
+        // per batch; other metrics one series at a time.
+        let mut batch = [(Labels::NONE, Value::Int(0)); BATCH];
+        let mut len = 0;
+        let overflow = (self.overflowed.get() > 0).then_some(&self.overflow);
+        for series in self.series().chain(overflow) {
+            let labels = Labels::series(&self.label_names, &series.labels);
+            match series.metric.value() {
+                Some(value) => {
+                    batch[len] = (labels, value);
+                    len += 1;
+                    if len == BATCH {
+                        out.values(&batch);
+                        len = 0;
+                    }
+                }
+                None => {
+                    if len > 0 {
+                        out.values(&batch[..len]);
+                        len = 0;
+                    }
+                    series.metric.read(labels, out);
+                }
+            }
+        }
+        if len > 0 {
+            out.values(&batch[..len]);
         }
     }
 }
+
+/// Counter and gauge readings per [`Visitor::values`] call.
+const BATCH: usize = 32;
 
 impl<M: Metric, const N: usize> Drop for Family<M, N> {
     fn drop(&mut self) {
@@ -444,9 +471,11 @@ mod tests {
         fn family(&mut self, desc: FamilyDesc<'r>) {
             self.0.push(format!("{} {}", desc.kind.as_str(), desc.name));
         }
-        fn value(&mut self, labels: Labels<'_>, value: Value) {
-            self.0
-                .push(format!("{} {value:?}", labels.quoted().unwrap()));
+        fn values(&mut self, samples: &[(Labels<'_>, Value)]) {
+            for (labels, value) in samples {
+                self.0
+                    .push(format!("{} {value:?}", labels.quoted().unwrap()));
+            }
         }
         fn histogram(&mut self, labels: Labels<'_>, r: &HistogramReading<'_>) {
             let buckets: Vec<String> = r.buckets().map(|(b, n)| format!("{b}:{n}")).collect();

@@ -67,8 +67,13 @@ impl Metric for Gauge {
         Gauge::new()
     }
 
+    #[inline]
+    fn value(&self) -> Option<Value> {
+        Some(Value::Float(self.get()))
+    }
+
     fn read(&self, labels: Labels<'_>, out: &mut dyn Visitor<'_>) {
-        out.value(labels, Value::Float(self.get()));
+        out.values(&[(labels, Value::Float(self.get()))]);
     }
 }
 

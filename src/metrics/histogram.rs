@@ -161,12 +161,16 @@ pub struct Histogram {
     scrape: Mutex<Reading>,
 }
 
-/// The values of one set at the last scrape that found it cold.
+/// The values of one set at the last scrape that found it cold, and the
+/// cumulative totals that scrape handed out.
 #[derive(Debug)]
 struct Reading {
     buckets: Box<[u64]>,
     sum: f64,
     count: u64,
+    /// Filled by each scrape before its visitor runs, so a reading is a
+    /// plain slice however often an encoder walks it (8 bytes a bucket).
+    cumulative: Box<[u64]>,
 }
 
 impl Histogram {
@@ -181,6 +185,7 @@ impl Histogram {
                 buckets: vec![0; len].into(),
                 sum: 0.0,
                 count: 0,
+                cumulative: vec![0; len].into(),
             }),
         }
     }
@@ -235,28 +240,43 @@ impl Histogram {
                 std::thread::yield_now();
             }
         }
-        let cold_sum = cold.sum.get();
-        let result = f(&HistogramReading {
-            bounds: &self.buckets.bounds,
-            cold: &cold.buckets,
-            kept: &kept.buckets,
-            sum: cold_sum + kept.sum,
-            count: begun,
-        });
-        // The cold set is the one the next scrape will find untouched.
-        for (c, k) in cold.buckets.iter().zip(kept.buckets.iter_mut()) {
-            // Relaxed: as in `HistogramReading::buckets`.
-            *k = c.load(Ordering::Relaxed);
+        let Reading {
+            buckets: kept_buckets,
+            sum: kept_sum,
+            count: kept_count,
+            cumulative,
+        } = &mut *kept;
+        let mut total = 0;
+        for ((c, k), cum) in cold
+            .buckets
+            .iter()
+            .zip(kept_buckets.iter_mut())
+            .zip(cumulative.iter_mut())
+        {
+            // Relaxed: the Acquire loads above already ordered these after
+            // every write to the cold set, and nothing writes it now.
+            let n = c.load(Ordering::Relaxed);
+            total += n + *k;
+            *cum = total;
+            // The cold set is the one the next scrape will find untouched.
+            *k = n;
         }
-        kept.sum = cold_sum;
-        kept.count = on_cold;
-        result
+        let cold_sum = cold.sum.get();
+        let sum = cold_sum + *kept_sum;
+        *kept_sum = cold_sum;
+        *kept_count = on_cold;
+        f(&HistogramReading {
+            bounds: &self.buckets.bounds,
+            cumulative,
+            sum,
+            count: begun,
+        })
     }
 
     /// A consistent reading, copied out (allocates; encoders use [`Histogram::read`]).
     pub fn snapshot(&self) -> HistogramSnapshot {
         self.read(|r| HistogramSnapshot {
-            cumulative: r.buckets().map(|(_, n)| n).collect(),
+            cumulative: r.cumulative().to_vec(),
             sum: r.sum(),
             count: r.count(),
         })

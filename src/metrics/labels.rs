@@ -85,6 +85,7 @@ impl<'a> Labels<'a> {
     }
 
     /// True when there are no labels.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         match self.0 {
             Repr::Series { names, .. } => names.is_empty(),
@@ -109,10 +110,13 @@ impl<'a> Labels<'a> {
     }
 
     /// `a="x",b="y"` with values escaped as the text formats want them, when
-    /// it was built ahead (every series of a family); `None` for pairs.
+    /// it was built ahead (every series of a family; `""` for no labels);
+    /// `None` for pairs, which an encoder escapes itself.
+    #[inline(always)]
     pub fn quoted(&self) -> Option<&'a str> {
         match self.0 {
             Repr::Series { set, .. } => Some(&set.quoted),
+            Repr::Pairs([]) => Some(""),
             Repr::Pairs(_) => None,
         }
     }
@@ -137,5 +141,6 @@ mod tests {
         let pairs = [("x", "y")];
         assert_eq!(Labels::pairs(&pairs).quoted(), None);
         assert!(Labels::NONE.is_empty());
+        assert_eq!(Labels::NONE.quoted(), Some(""));
     }
 }

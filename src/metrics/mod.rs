@@ -43,6 +43,12 @@ pub trait Metric: Send + Sync + 'static {
     fn with_config(config: &Self::Config) -> Self;
     /// Hands this series' reading, under `labels`, to `out`.
     fn read(&self, labels: Labels<'_>, out: &mut dyn Visitor<'_>);
+    /// The reading as one value, for counters and gauges; a family batches
+    /// these (see [`Visitor::values`]). `None` (the default) sends every
+    /// series through [`Metric::read`].
+    fn value(&self) -> Option<Value> {
+        None
+    }
 }
 
 /// Iterations for a concurrency test: all of them natively, a few under

@@ -11,7 +11,7 @@
 //! `&'r str`s of a [`FamilyDesc`] until the walk ends but must copy anything
 //! it wants from [`Labels`] or a reading before returning.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use super::labels::Labels;
 
@@ -77,12 +77,11 @@ impl Value {
 /// It borrows the histogram's scrape state, so it exists only during the
 /// [`Visitor::histogram`] call that receives it.
 pub struct HistogramReading<'a> {
-    pub(super) bounds: &'a [f64],
-    /// Per-bucket counts of the set the scrape just made cold; nothing
-    /// writes them while the reading exists.
-    pub(super) cold: &'a [AtomicU64],
-    /// Per-bucket counts kept from the scrape before.
-    pub(super) kept: &'a [u64],
+    /// Shared by every series of the family, so an encoder can tell by
+    /// identity that it has seen these bounds before.
+    pub(super) bounds: &'a Arc<[f64]>,
+    /// Cumulative counts, one per bound plus `+Inf`.
+    pub(super) cumulative: &'a [u64],
     pub(super) sum: f64,
     pub(super) count: u64,
 }
@@ -103,32 +102,37 @@ impl HistogramReading<'_> {
         self.bounds
     }
 
+    /// The bounds as the family shares them: the same `Arc` for every
+    /// series of a family (and of families built from one `Buckets`).
+    pub(crate) fn shared_bounds(&self) -> &Arc<[f64]> {
+        self.bounds
+    }
+
     /// `(upper bound, cumulative count)` for every bucket in ascending order,
     /// ending with `(+Inf, count)`.
     pub fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
-        let mut total = 0;
         let bounds = self.bounds.iter().copied().chain([f64::INFINITY]);
-        bounds
-            .zip(self.cold.iter().zip(self.kept))
-            .map(move |(bound, (cold, kept))| {
-                // Relaxed: the scrape's Acquire loads already ordered these
-                // after every write to the cold set, and none can follow.
-                total += cold.load(Ordering::Relaxed) + kept;
-                (bound, total)
-            })
+        bounds.zip(self.cumulative.iter().copied())
+    }
+
+    /// The cumulative counts alone, one per bound plus `+Inf`.
+    pub fn cumulative(&self) -> &[u64] {
+        self.cumulative
     }
 }
 
 /// Receives a scrape: what encoders implement.
 ///
 /// The registry calls [`Visitor::family`] once before the samples of each
-/// family that has any, then one [`Visitor::value`] or
-/// [`Visitor::histogram`] per series. Families with no series are skipped.
+/// family that has any, then hands over its series: counters and gauges in
+/// batches ([`Visitor::values`], so a scrape makes one dynamic call per
+/// batch rather than per series), histograms one at a time. Families with
+/// no series are skipped.
 pub trait Visitor<'r> {
     /// A family starts.
     fn family(&mut self, desc: FamilyDesc<'r>);
-    /// A counter or gauge series of the current family.
-    fn value(&mut self, labels: Labels<'_>, value: Value);
+    /// Counter or gauge series of the current family, in order.
+    fn values(&mut self, samples: &[(Labels<'_>, Value)]);
     /// A histogram series of the current family.
     fn histogram(&mut self, labels: Labels<'_>, reading: &HistogramReading<'_>);
 }

@@ -293,7 +293,7 @@ fn read_overflowed<'r>(snapshot: &'r Snapshot, out: &mut dyn Visitor<'r>) {
         kind: MetricType::Counter,
     });
     for (name, n) in std::iter::once(first).chain(families) {
-        out.value(Labels::pairs(&[("family", name)]), Value::Int(n));
+        out.values(&[(Labels::pairs(&[("family", name)]), Value::Int(n))]);
     }
 }
 
