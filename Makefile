@@ -21,7 +21,7 @@ RUST_IMAGE ?= rust:1-bookworm
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 SCALE  ?= 1
 
-.PHONY: run build test deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http image env-file up up-longterm down logs fmt clippy clean
+.PHONY: run build test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http image env-file up up-longterm down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
@@ -46,6 +46,19 @@ TOOLS    := promtool:prometheus prometheus:prometheus amtool:prometheus-alertman
             prometheus-alertmanager:prometheus-alertmanager victoria-metrics:victoria-metrics \
             dockerd:docker.io \
             docker-compose:docker-compose file:file
+# The official Python client (from PyPI) in a venv: its OpenMetrics parser
+# reads tinymon's OpenMetrics scrapes in the tests.
+PYENV := target/pyenv
+PY_CLIENT := prometheus-client==0.21.1
+pyenv: $(PYENV)/.installed
+$(PYENV)/.installed:
+	@python3 -c 'import ensurepip, venv' 2>/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; \
+	  else echo "the OpenMetrics tests need python3-venv: sudo apt-get install python3-venv" >&2; exit 1; fi; }
+	python3 -m venv $(PYENV)
+	$(PYENV)/bin/pip install --quiet --disable-pip-version-check $(PY_CLIENT)
+	@touch $@
+
 deps:
 	@missing=""; for t in $(TOOLS); do \
 	  command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t##*:}"; \
@@ -99,7 +112,7 @@ fuzz: fuzz-deps
 
 # Slow and root-only tests (a real Prometheus, the scratch-image run) are
 # #[ignore]d for plain `cargo test`; here they run too.
-test: deps docker-engine build
+test: deps docker-engine build pyenv
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps

@@ -116,7 +116,21 @@ impl Connection {
 
     /// Sends `method path` and reads the whole response.
     pub fn request(&mut self, method: &str, path: &str) -> io::Result<Response> {
-        let head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n\r\n", self.host);
+        self.request_with(method, path, &[])
+    }
+
+    /// Sends `method path` with extra headers and reads the whole response.
+    pub fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> io::Result<Response> {
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\n", self.host);
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
         self.reader.get_mut().write_all(head.as_bytes())?;
         self.read_response(method == "HEAD")
     }

@@ -3,13 +3,20 @@
 //! Each format is a [`crate::metrics::Visitor`] over a registry's readings,
 //! in a file of its own; the metric types know none of them.
 //!
-//! - [`TextEncoder`] (`text`): the Prometheus text format 0.0.4.
+//! - [`TextEncoder`] (`text`): the Prometheus text format 0.0.4;
+//! - [`OpenMetricsEncoder`] (`openmetrics`): OpenMetrics 1.0.0 text.
+//!
+//! [`negotiate`] picks one from a scrape's `Accept` header.
 //!
 //! The rules that trip hand-written encoders live in the helper modules:
 //! escaping (`escape`) and numbers (`number`).
 
 mod escape;
+mod negotiate;
 mod number;
+mod openmetrics;
 mod text;
 
+pub use negotiate::{negotiate, Format};
+pub use openmetrics::{OpenMetricsEncoder, OPENMETRICS_CONTENT_TYPE};
 pub use text::{TextEncoder, CONTENT_TYPE};

@@ -73,22 +73,29 @@ impl TextEncoder {
 /// `Arc`, so their allocation cannot be freed and reused while cached, and
 /// the same pointer means the same bounds.
 #[derive(Default)]
-struct LeTexts {
+pub(super) struct LeTexts {
     bounds: Option<Arc<[f64]>>,
     /// `le="0.005"`, … `le="+Inf"`: one more than `bounds`.
     pairs: Vec<Vec<u8>>,
 }
 
 impl LeTexts {
+    /// Makes the texts those of `shared`, each bound written by `write`.
+    /// An encoder always passes the same `write`.
     #[inline]
-    fn update(&mut self, shared: &Arc<[f64]>) {
+    pub(super) fn update(&mut self, shared: &Arc<[f64]>, write: fn(&mut Vec<u8>, f64)) {
         if !self.bounds.as_ref().is_some_and(|b| Arc::ptr_eq(b, shared)) {
-            self.rebuild(shared);
+            self.rebuild(shared, write);
         }
     }
 
+    /// `le="..."` for every bound, then `le="+Inf"`.
+    pub(super) fn pairs(&self) -> &[Vec<u8>] {
+        &self.pairs
+    }
+
     #[cold]
-    fn rebuild(&mut self, shared: &Arc<[f64]>) {
+    fn rebuild(&mut self, shared: &Arc<[f64]>, write: fn(&mut Vec<u8>, f64)) {
         let bounds: &[f64] = shared;
         self.bounds = Some(shared.clone());
         self.pairs.resize_with(bounds.len() + 1, Vec::new);
@@ -99,7 +106,7 @@ impl LeTexts {
         {
             pair.clear();
             pair.extend_from_slice(b"le=\"");
-            write_f64(pair, b);
+            write(pair, b);
             pair.push(b'"');
         }
     }
@@ -118,7 +125,7 @@ struct Writer<'e, 'r> {
 /// `labels` as `a="x",b="y"`: the series' own quoted text, or the pairs
 /// escaped into `scratch`.
 #[inline(always)]
-fn quoted<'l>(labels: &Labels<'l>, scratch: &'l mut Vec<u8>) -> &'l [u8] {
+pub(super) fn quoted<'l>(labels: &Labels<'l>, scratch: &'l mut Vec<u8>) -> &'l [u8] {
     match labels.quoted() {
         Some(q) => q.as_bytes(),
         None => escape_pairs(labels, scratch),
@@ -190,7 +197,7 @@ impl<'r> Visitor<'r> for Writer<'_, 'r> {
     }
 
     fn histogram(&mut self, labels: Labels<'_>, reading: &HistogramReading<'_>) {
-        self.le.update(reading.shared_bounds());
+        self.le.update(reading.shared_bounds(), write_f64);
         let q = quoted(&labels, self.scratch);
         let buf = &mut *self.buf;
         let name = self.name.as_bytes();

@@ -29,7 +29,7 @@ use super::reply::{Body, Reply};
 use super::respond::{write_answer, Answer, DateCache, Persistence};
 use super::router::{RouteMatch, Router};
 use super::socket::ConnSocket;
-use crate::encode::{TextEncoder, CONTENT_TYPE};
+use crate::encode::{negotiate, Format, OpenMetricsEncoder, TextEncoder};
 use crate::metrics::{Counter, Family, Gauge, MetricError, Registry};
 use crate::process::ProcessCollector;
 
@@ -43,8 +43,11 @@ enum Route<S> {
 
 /// What each worker thread keeps between requests.
 pub(crate) struct Worker {
-    /// Reused by every scrape this worker serves.
-    encoder: TextEncoder,
+    /// Reused by every scrape this worker serves, one per format.
+    text: TextEncoder,
+    openmetrics: OpenMetricsEncoder,
+    /// Which of them the last scrape filled.
+    format: Format,
     /// Scratch space for response heads.
     head: Vec<u8>,
     date: DateCache,
@@ -53,7 +56,9 @@ pub(crate) struct Worker {
 impl Default for Worker {
     fn default() -> Self {
         Worker {
-            encoder: TextEncoder::new(),
+            text: TextEncoder::new(),
+            openmetrics: OpenMetricsEncoder::new(),
+            format: Format::Text,
             head: Vec::with_capacity(256),
             date: DateCache::default(),
         }
@@ -303,8 +308,9 @@ impl<S: Send + Sync + 'static> Service<S> {
         }
     }
 
-    /// `GET /metrics`: the registry in the text format, into the worker's
-    /// encoder buffer (sent from there without a copy).
+    /// `GET /metrics`: the registry in the format the `Accept` header asks
+    /// for (see [`negotiate`]), into the worker's encoder buffer (sent from
+    /// there without a copy).
     fn scrape(&self, request: &Request, worker: &mut Worker) -> Reply<'_> {
         if let Some(token) = &self.metrics_token {
             let given = request
@@ -320,10 +326,19 @@ impl<S: Send + Sync + 'static> Service<S> {
             }
         }
         self.scrapes_in_flight.inc();
-        worker.encoder.encode(&self.registry);
+        let accept = request
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Accept"))
+            .map(|h| h.value.as_str());
+        worker.format = negotiate(accept);
+        match worker.format {
+            Format::Text => worker.text.encode(&self.registry),
+            Format::OpenMetrics => worker.openmetrics.encode(&self.registry),
+        };
         self.scrapes_total.get_or_create(&["200"]).inc();
         self.scrapes_in_flight.dec();
-        Reply::encoded(CONTENT_TYPE)
+        Reply::encoded(worker.format.content_type())
     }
 }
 
@@ -372,7 +387,10 @@ fn send(
     let body: &[u8] = match &reply.body {
         Body::Static(s) => s.as_bytes(),
         Body::Text(s) => s.as_bytes(),
-        Body::Encoded => state.encoder.as_bytes(),
+        Body::Encoded => match state.format {
+            Format::Text => state.text.as_bytes(),
+            Format::OpenMetrics => state.openmetrics.as_bytes(),
+        },
     };
     let answer = Answer {
         status: reply.status,

@@ -31,10 +31,13 @@
 //!    `n - reading.count`; the scrape waits until the cold set's buckets add
 //!    up to that: every observation that chose it has finished, and none can
 //!    start on it again;
-//! 3. the totals are the cold set plus the kept reading: every observation
-//!    begun before the flip, exactly once, so buckets, sum and count agree;
-//! 4. it keeps the cold set's values as the new reading, because that set is
-//!    the one the next scrape will find untouched.
+//! 3. in one pass over the buckets it adds the cold set to the kept reading,
+//!    writing the cumulative totals into the kept `cumulative` slice: every
+//!    observation begun before the flip, exactly once, so buckets, sum and
+//!    count agree; and it keeps the cold set's values as the new reading,
+//!    because that set is the one the next scrape will find untouched;
+//! 4. it hands the totals to the caller as a [`HistogramReading`] while it
+//!    still holds `scrape`, so the slice cannot change under an encoder.
 //!
 //! client_golang instead moves the cold counts into the hot set and zeroes
 //! them on every scrape, which costs an atomic read-modify-write per bucket;

@@ -28,7 +28,8 @@ function startTinymon(env = {}) {
     let err = "";
     child.stderr.on("data", (d) => {
       err += d;
-      const m = err.match(/listening on (\S+)/);
+      // The whole line: stderr may arrive in pieces ("listening on 127").
+      const m = err.match(/listening on (\S+) with /);
       if (m) resolve({ child, addr: m[1] });
     });
     child.on("exit", (code) => reject(new Error(`tinymon exited ${code}: ${err}`)));
@@ -131,7 +132,7 @@ async function main() {
     assert.doesNotMatch(h["content-security-policy"], /unsafe-inline|unsafe-eval/);
     assert.equal(h["x-content-type-options"], "nosniff");
     assert.equal(h["cache-control"], "no-store");
-    await page.waitForFunction(() => window.tinymon && window.tinymon.polls >= 12, null, { timeout: 30000 });
+    await page.waitForFunction(() => window.tinymon && window.tinymon?.polls >= 12, null, { timeout: 30000 });
     const lines = await page.$$eval("main section svg", (svgs) => svgs.map((s) => [s.closest("section").id, Number(s.dataset.lines || 0)]));
     assert.ok(lines.length >= 10, `${lines.length} charts`);
     for (const [id, n] of lines) assert.ok(n >= 1, `chart ${id} drew nothing`);
@@ -176,7 +177,10 @@ async function main() {
     const t2 = await startTinymon();
     servers.push(t2.child);
     const phone = await openPage(browser, `http://${t2.addr}/`, { viewport: { width: 375, height: 740 }, isMobile: true });
-    await phone.page.waitForFunction(() => window.tinymon.polls >= 3, null, { timeout: 15000 });
+    await phone.page.waitForFunction(() => window.tinymon?.polls >= 3, null, { timeout: 15000 }).catch(async (e) => {
+      const state = await phone.page.evaluate(() => JSON.stringify({ debug: window.tinymon, url: location.href }));
+      throw new Error(`phone page never polled: ${state}; problems ${JSON.stringify(phone.problems)}; ${e.message}`);
+    });
     const fit = await phone.page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth,
       Math.max(...[...document.querySelectorAll("main section")].map((s) => s.getBoundingClientRect().right))]);
     assert.ok(fit[0] <= fit[1] && fit[2] <= fit[1], `phone layout overflows: ${fit}`);
@@ -193,7 +197,7 @@ async function main() {
     await tok.page.waitForFunction(() => /refused the token/.test(document.getElementById("problem-text").textContent), null, { timeout: 10000 });
     await tok.page.fill("#token", "s3cret-token");
     await tok.page.click("#token-form button");
-    await tok.page.waitForFunction(() => !document.getElementById("problem").classList.contains("show") && window.tinymon.polls >= 2, null, { timeout: 10000 });
+    await tok.page.waitForFunction(() => !document.getElementById("problem").classList.contains("show") && window.tinymon?.polls >= 2, null, { timeout: 10000 });
     const kept = await tok.page.evaluate(() => [location.href, JSON.stringify(localStorage), JSON.stringify(sessionStorage), document.cookie, document.getElementById("token").value]);
     for (const k of kept) assert.ok(!k.includes("s3cret"), `token leaked into ${k}`);
     // 401s are expected console noise of the token flow; nothing else is.

@@ -3,11 +3,83 @@
 //! rule evaluates cleanly.
 #![allow(dead_code)]
 
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::url_encode;
+use super::{free_port, temp_dir, url_encode};
+
+/// Debian's Prometheus run as a child process, scraping one target every
+/// second; killed and its data removed when dropped.
+pub struct LocalPrometheus {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl LocalPrometheus {
+    /// Starts `prometheus` with `flags` (feature flags, say) scraping
+    /// `target` (host:port) as job `tinymon`.
+    pub fn start(name: &str, target: &str, flags: &[&str]) -> LocalPrometheus {
+        let dir = temp_dir(&format!("prometheus-{name}"));
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+             scrape_configs:\n  - job_name: tinymon\n    static_configs:\n      - targets: ['{target}']\n"
+        );
+        std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+        let port = free_port();
+        let child = Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(flags)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("prometheus is required ({e}); `make test` installs Debian's as root")
+            });
+        LocalPrometheus { child, port, dir }
+    }
+
+    /// Its HTTP API.
+    pub fn api(&self) -> PromApi {
+        PromApi {
+            base: format!("http://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// Waits until the target has been scraped successfully.
+    pub fn wait_up(&self, limit: Duration) {
+        let api = self.api();
+        let log = self.dir.join("prometheus.log");
+        wait_for("the target up", limit, || match api.targets("tinymon") {
+            Ok(t) if t.iter().any(|(_, health)| health == "up") => Ok(()),
+            Ok(t) => Err(format!("{t:?}")),
+            Err(e) => Err(format!(
+                "{e}; log: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )),
+        });
+    }
+}
+
+impl Drop for LocalPrometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
 
 pub struct PromApi {
     pub base: String,
