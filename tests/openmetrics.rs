@@ -286,3 +286,105 @@ fn a_real_prometheus_scrapes_openmetrics() {
     let scraped: f64 = hello[0]["value"][1].as_str().unwrap().parse().unwrap();
     assert_eq!(scraped, 3.0, "{hello:?}");
 }
+
+const TRACE: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const WORK_TRACE: &str = "00-1bf7651916cd43dd8448eb211c80319d-c7ad6b7169203332-01";
+const WORK_TRACE_ID: &str = "1bf7651916cd43dd8448eb211c80319d";
+
+/// Requests with `traceparent` leave exemplars on the request counter, the
+/// request latency buckets and the dependency latency buckets; a bad
+/// `traceparent` is ignored and never echoed; the 0.0.4 text has none.
+#[test]
+fn traceparent_becomes_exemplars_in_openmetrics_only() {
+    let t = Tinymon::start(&[]);
+    let mut c = Connection::open(t.addr, Duration::from_secs(5)).unwrap();
+    for (path, trace) in [
+        ("/hello", TRACE),
+        ("/work?delay_ms=2", WORK_TRACE),
+        ("/hello", "00-<script>alert(1)</script>-b7ad6b7169203331-01"),
+        ("/healthz", "garbage"),
+    ] {
+        let r = c
+            .request_with("GET", path, &[("traceparent", trace)])
+            .unwrap();
+        assert_eq!(r.status, 200, "{path}");
+    }
+    let om = c
+        .request_with("GET", "/metrics", &[("Accept", PROMETHEUS_ACCEPT)])
+        .unwrap()
+        .text();
+    assert!(!om.contains("<script>") && !om.contains("garbage"), "{om}");
+    let families = python_read(&om);
+    let exemplar_ids = |family: &str, path_label: (&str, &str)| -> Vec<String> {
+        families
+            .iter()
+            .filter(|f| f["name"] == family)
+            .flat_map(|f| f["samples"].as_array().unwrap().clone())
+            .filter(|s| s["labels"][path_label.0] == path_label.1)
+            .filter_map(|s| {
+                s["exemplar"]["labels"]["trace_id"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    assert_eq!(
+        exemplar_ids("server_handle_request", ("path", "/hello")),
+        [TRACE_ID],
+        "{om}"
+    );
+    let buckets = exemplar_ids("server_handle_request_seconds", ("path", "/hello"));
+    assert_eq!(buckets, [TRACE_ID], "one bucket holds it\n{om}");
+    assert_eq!(
+        exemplar_ids("server_handle_request_seconds", ("path", "/work")),
+        [WORK_TRACE_ID]
+    );
+    assert_eq!(
+        exemplar_ids("client_handle_seconds", ("op", "lookup")),
+        [WORK_TRACE_ID]
+    );
+    assert!(exemplar_ids("server_handle_request", ("path", "/healthz")).is_empty());
+    let text = t.scrape();
+    assert!(!text.contains(TRACE_ID) && !text.contains(" # {"), "{text}");
+}
+
+/// Prometheus 2.42 with `--enable-feature=exemplar-storage` keeps the
+/// exemplars it scrapes; `/api/v1/query_exemplars` gives the trace ids back.
+#[test]
+fn a_real_prometheus_stores_the_exemplars() {
+    let t = Tinymon::start(&[]);
+    let mut c = Connection::open(t.addr, Duration::from_secs(5)).unwrap();
+    let prom = common::prom::LocalPrometheus::start(
+        "exemplars",
+        &t.addr.to_string(),
+        &["--enable-feature=exemplar-storage"],
+    );
+    prom.wait_up(Duration::from_secs(30));
+    let api = prom.api();
+    common::prom::wait_for("exemplars in Prometheus", Duration::from_secs(30), || {
+        // Again each round: a newer scrape carries them for sure.
+        c.request_with("GET", "/hello", &[("traceparent", TRACE)])
+            .map_err(|e| e.to_string())?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let v = api.api(&format!(
+            "/api/v1/query_exemplars?query=server_handle_request_seconds_bucket&start={}&end={}",
+            now - 120,
+            now + 60
+        ));
+        let found = v["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
+            .any(|e| e["labels"]["trace_id"] == TRACE_ID);
+        if found {
+            Ok(())
+        } else {
+            Err(format!("{v}"))
+        }
+    });
+}

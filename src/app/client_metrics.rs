@@ -14,7 +14,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tinymon::metrics::{Counter, Family, Gauge, Histogram, MetricError, Registry};
+use tinymon::metrics::{
+    Buckets, Counter, Family, Gauge, Histogram, MetricError, Registry, TraceContext,
+};
 
 /// A downstream dependency as the client_* families label it.
 #[derive(Clone, Copy, Debug)]
@@ -42,10 +44,11 @@ impl ClientMetrics {
                 "Calls made to downstream dependencies, counted when each call starts.",
                 client,
             )?)?,
-            seconds: registry.register(Family::new(
+            seconds: registry.register(Family::with_config(
                 "client_handle_seconds",
                 "Duration of calls to downstream dependencies, in seconds.",
                 client,
+                Buckets::default().with_exemplars(),
             )?)?,
             status: registry.register(Family::new(
                 "client_handle_request_status",
@@ -71,12 +74,19 @@ impl ClientMetrics {
             .inc();
     }
 
-    /// Records an outgoing call's status and duration.
-    pub(crate) fn call_finished(&self, peer: &Peer, status: &str, elapsed: Duration) {
+    /// Records an outgoing call's status and duration; `trace` (the
+    /// incoming request's) becomes the duration bucket's exemplar.
+    pub(crate) fn call_finished(
+        &self,
+        peer: &Peer,
+        status: &str,
+        elapsed: Duration,
+        trace: Option<&TraceContext>,
+    ) {
         let labels = [peer.kind, peer.name, peer.op, peer.addr];
         self.seconds
             .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
+            .observe_with_exemplar(elapsed.as_secs_f64(), trace);
         self.status
             .get_or_create(&[peer.kind, peer.name, peer.op, peer.addr, status])
             .inc();

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use tiny_http::{Method, Request};
 use tinymon::http::{Reply, Service};
-use tinymon::metrics::{MetricError, Registry};
+use tinymon::metrics::{MetricError, Registry, TraceContext};
 
 use client_metrics::ClientMetrics;
 
@@ -63,7 +63,12 @@ fn work<'a>(demo: &'a Demo, request: &Request) -> Reply<'a> {
         Ok(p) => p,
         Err(message) => return Reply::owned(400, message + "\n"),
     };
-    if work::call_downstream(&demo.client, params, work::roll()) {
+    let trace = request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("traceparent"))
+        .and_then(|h| TraceContext::from_traceparent(h.value.as_str()));
+    if work::call_downstream(&demo.client, params, work::roll(), trace.as_ref()) {
         Reply::text(200, "downstream call succeeded\n")
     } else {
         Reply::text(502, "downstream call failed\n")

@@ -15,6 +15,8 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
+use tinymon::metrics::TraceContext;
+
 use super::client_metrics::{ClientMetrics, Peer};
 use super::rng::Rng;
 use super::work_params::WorkParams;
@@ -27,14 +29,20 @@ pub(crate) const DOWNSTREAM: Peer = Peer {
     addr: "inventory:9000",
 };
 
-/// Performs the simulated call and records it; true when it succeeded.
-pub(crate) fn call_downstream(metrics: &ClientMetrics, params: WorkParams, roll: f64) -> bool {
+/// Performs the simulated call and records it, with `trace` as the
+/// exemplar of its duration; true when it succeeded.
+pub(crate) fn call_downstream(
+    metrics: &ClientMetrics,
+    params: WorkParams,
+    roll: f64,
+    trace: Option<&TraceContext>,
+) -> bool {
     metrics.call_started(&DOWNSTREAM);
     let started = Instant::now();
     std::thread::sleep(Duration::from_millis(params.delay_ms));
     let ok = roll >= params.fail;
     let status = if ok { "200" } else { "500" };
-    metrics.call_finished(&DOWNSTREAM, status, started.elapsed());
+    metrics.call_finished(&DOWNSTREAM, status, started.elapsed(), trace);
     ok
 }
 

@@ -8,6 +8,8 @@
 //! - `# HELP` escapes the double quote too;
 //! - `le` values are canonical numbers: `1.0`, not `1`;
 //! - histograms write `_count` before `_sum`;
+//! - histogram buckets and counters carry their exemplars, as
+//!   ` # {trace_id="...",span_id="..."} value timestamp` after the value;
 //! - the exposition ends with `# EOF`.
 //!
 //! Like [`super::TextEncoder`], it reuses its buffers, so a scrape allocates
@@ -16,7 +18,9 @@
 use super::escape::write_label_value;
 use super::number::{write_f64, write_u64};
 use super::text::{quoted, LeTexts};
-use crate::metrics::{FamilyDesc, HistogramReading, Labels, MetricType, Registry, Value, Visitor};
+use crate::metrics::{
+    Exemplar, FamilyDesc, HistogramReading, Labels, MetricType, Registry, Value, Visitor,
+};
 
 /// The Content-Type of an OpenMetrics scrape.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -80,6 +84,26 @@ pub(super) fn write_canonical(buf: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// ` # {trace_id="…",span_id="…"} value timestamp`: 63 characters of
+/// label names and values, within OpenMetrics' limit of 128.
+fn write_exemplar(buf: &mut Vec<u8>, e: &Exemplar) {
+    buf.extend_from_slice(b" # {trace_id=\"");
+    buf.extend_from_slice(&e.trace.trace_id_hex());
+    buf.extend_from_slice(b"\",span_id=\"");
+    buf.extend_from_slice(&e.trace.span_id_hex());
+    buf.extend_from_slice(b"\"} ");
+    write_f64(buf, e.value);
+    buf.push(b' ');
+    write_u64(buf, e.timestamp_ms / 1000);
+    let ms = e.timestamp_ms % 1000;
+    buf.extend_from_slice(&[
+        b'.',
+        b'0' + (ms / 100) as u8,
+        b'0' + (ms / 10 % 10) as u8,
+        b'0' + (ms % 10) as u8,
+    ]);
+}
+
 /// `name{suffix}{labels} ` (labels and braces only when there are any).
 #[inline]
 fn start(buf: &mut Vec<u8>, name: &[u8], suffix: &[u8], quoted: &[u8]) {
@@ -138,12 +162,27 @@ impl<'r> Visitor<'r> for Writer<'_, 'r> {
         }
     }
 
+    fn value_with_exemplar(
+        &mut self,
+        labels: Labels<'_>,
+        value: Value,
+        exemplar: Option<Exemplar>,
+    ) {
+        self.values(&[(labels, value)]);
+        if let Some(e) = exemplar {
+            // Replace the line's newline with the exemplar and a newline.
+            self.buf.pop();
+            write_exemplar(self.buf, &e);
+            self.buf.push(b'\n');
+        }
+    }
+
     fn histogram(&mut self, labels: Labels<'_>, reading: &HistogramReading<'_>) {
         self.le.update(reading.shared_bounds(), write_canonical);
         let q = quoted(&labels, self.scratch);
         let buf = &mut *self.buf;
         let name = self.name.as_bytes();
-        for (&cumulative, le) in reading.cumulative().iter().zip(self.le.pairs()) {
+        for (i, (&cumulative, le)) in reading.cumulative().iter().zip(self.le.pairs()).enumerate() {
             buf.extend_from_slice(name);
             buf.extend_from_slice(b"_bucket{");
             if !q.is_empty() {
@@ -153,6 +192,9 @@ impl<'r> Visitor<'r> for Writer<'_, 'r> {
             buf.extend_from_slice(le);
             buf.extend_from_slice(b"} ");
             write_u64(buf, cumulative);
+            if let Some(e) = reading.exemplar(i) {
+                write_exemplar(buf, &e);
+            }
             buf.push(b'\n');
         }
         start(buf, name, b"_count", q);

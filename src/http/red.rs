@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use tiny_http::{Request, Response};
 
 use super::labels::{method_label, status_label};
-use crate::metrics::{Counter, Family, Gauge, Histogram, MetricError, Registry};
+use crate::metrics::{
+    Buckets, ExemplarCounter, Family, Gauge, Histogram, MetricError, Registry, TraceContext,
+};
 
 /// The `type` label of requests a server handles.
 pub const SERVER_TYPE: &str = "http";
@@ -37,12 +39,12 @@ pub const SERVER_TYPE: &str = "http";
 ///
 /// let registry = Registry::new();
 /// let red = RedMetrics::register(&registry).unwrap();
-/// red.started("GET", "/orders/:id");
-/// red.finished("GET", "/orders/:id", "200", Duration::from_millis(3));
+/// red.started("GET", "/orders/{id}", None);
+/// red.finished("GET", "/orders/{id}", "200", Duration::from_millis(3), None);
 /// assert_eq!(red.in_flight(), 0.0);
 /// ```
 pub struct RedMetrics {
-    requests_total: Arc<Family<Counter, 3>>,
+    requests_total: Arc<Family<ExemplarCounter, 3>>,
     requests_status: Arc<Family<Gauge, 4>>,
     request_seconds: Arc<Family<Histogram, 4>>,
     in_flight: Arc<Gauge>,
@@ -64,10 +66,11 @@ impl RedMetrics {
                 "HTTP requests answered, by response status. Only increases (a gauge, as in the Go original).",
                 server_status,
             )?)?,
-            request_seconds: registry.register(Family::new(
+            request_seconds: registry.register(Family::with_config(
                 "server_handle_request_seconds",
                 "Time from receiving an HTTP request to having its response ready, in seconds.",
                 server_status,
+                Buckets::default().with_exemplars(),
             )?)?,
             in_flight: registry.gauge(
                 "server_handle_requests_in_flight",
@@ -77,24 +80,33 @@ impl RedMetrics {
     }
 
     /// Counts a request as started. `path` is the route template (never
-    /// the raw URL: that would let clients create series).
+    /// the raw URL: that would let clients create series). `trace`, from
+    /// the request's `traceparent`, becomes the counter's exemplar.
     #[inline]
-    pub fn started(&self, method: &str, path: &str) {
+    pub fn started(&self, method: &str, path: &str, trace: Option<&TraceContext>) {
         self.requests_total
             .get_or_create(&[SERVER_TYPE, method, path])
-            .inc();
+            .inc_with_exemplar(trace);
         self.in_flight.inc();
     }
 
-    /// Records a request's status and duration.
+    /// Records a request's status and duration; `trace` becomes the
+    /// exemplar of the duration's bucket.
     #[inline]
-    pub fn finished(&self, method: &str, path: &str, status: &str, elapsed: Duration) {
+    pub fn finished(
+        &self,
+        method: &str,
+        path: &str,
+        status: &str,
+        elapsed: Duration,
+        trace: Option<&TraceContext>,
+    ) {
         self.in_flight.dec();
         let labels = [SERVER_TYPE, method, path, status];
         self.requests_status.get_or_create(&labels).inc();
         self.request_seconds
             .get_or_create(&labels)
-            .observe(elapsed.as_secs_f64());
+            .observe_with_exemplar(elapsed.as_secs_f64(), trace);
     }
 
     /// Requests being handled right now.
@@ -122,17 +134,34 @@ impl RedMetrics {
     ) -> std::io::Result<()> {
         let method = method_label(request.method());
         let started = Instant::now();
-        self.started(method, path);
+        let trace = trace_of(&request);
+        self.started(method, path, trace.as_ref());
         let response = catch_unwind(AssertUnwindSafe(|| handler(&request)));
         let status = match &response {
             Ok(r) => r.status_code().0,
             Err(_) => 500,
         };
-        self.finished(method, path, status_label(status), started.elapsed());
+        self.finished(
+            method,
+            path,
+            status_label(status),
+            started.elapsed(),
+            trace.as_ref(),
+        );
         match response {
             Ok(r) => request.respond(r),
             Err(_) => request
                 .respond(Response::from_string("internal server error\n").with_status_code(500)),
         }
     }
+}
+
+/// The trace context of a request's `traceparent` header, if it has a valid
+/// one. Invalid values are ignored, never echoed.
+pub(crate) fn trace_of(request: &Request) -> Option<TraceContext> {
+    request
+        .headers()
+        .iter()
+        .find(|h| h.field.equiv("traceparent"))
+        .and_then(|h| TraceContext::from_traceparent(h.value.as_str()))
 }

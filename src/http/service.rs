@@ -217,7 +217,8 @@ impl<S: Send + Sync + 'static> Service<S> {
             RouteMatch::Found(t, _) | RouteMatch::MethodNotAllowed(t, _) => t.as_str(),
             RouteMatch::NotFound => UNMATCHED,
         };
-        self.red.started(method, template);
+        let trace = super::red::trace_of(&request);
+        self.red.started(method, template, trace.as_ref());
 
         let mut close = false;
         // Over the connection limit: this request is answered 503 and the
@@ -248,7 +249,7 @@ impl<S: Send + Sync + 'static> Service<S> {
         };
         let status = status_label(reply.status);
         self.red
-            .finished(method, template, status, started.elapsed());
+            .finished(method, template, status, started.elapsed(), trace.as_ref());
         // Relaxed: a hint; the shutdown's own ordering comes from the queue.
         close |= conns.stopping.load(Ordering::Relaxed);
         let persistence = if close || ask_to_go || head.close {

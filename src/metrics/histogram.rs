@@ -51,6 +51,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::atomic_f64::AtomicF64;
+use super::exemplar::{ExemplarSlot, TraceContext};
 use super::{HistogramReading, Labels, Metric, MetricError, MetricType, Visitor};
 
 /// The default bucket upper bounds, in seconds (client_golang's defaults).
@@ -72,6 +73,8 @@ const COUNT_MASK: u64 = HOT_BIT - 1;
 #[derive(Clone, Debug)]
 pub struct Buckets {
     bounds: Arc<[f64]>,
+    /// Each series keeps one exemplar per bucket (see [`Buckets::with_exemplars`]).
+    exemplars: bool,
 }
 
 impl Buckets {
@@ -94,7 +97,15 @@ impl Buckets {
         }
         Ok(Buckets {
             bounds: bounds.into(),
+            exemplars: false,
         })
+    }
+
+    /// Histograms over these buckets keep the newest exemplar of each
+    /// bucket ([`Histogram::observe_with_exemplar`]); 48 bytes a bucket.
+    pub fn with_exemplars(mut self) -> Self {
+        self.exemplars = true;
+        self
     }
 
     /// The finite upper bounds.
@@ -158,6 +169,8 @@ pub struct Histogram {
     /// Top bit: index of the hot `Counts`. Lower 63 bits: observations begun.
     started: AtomicU64,
     counts: [Counts; 2],
+    /// One per bucket when the buckets keep exemplars, else empty.
+    exemplars: Box<[ExemplarSlot]>,
     /// Serialises scrapes of this histogram (two concurrent flips would break
     /// the wait in step 2) and holds the reading of the set that is hot now,
     /// taken when it was last cold. Observers never take it.
@@ -180,10 +193,16 @@ impl Histogram {
     /// An empty histogram over `buckets`.
     pub fn new(buckets: Buckets) -> Self {
         let len = buckets.bounds.len() + 1;
+        let exemplars = if buckets.exemplars {
+            (0..len).map(|_| ExemplarSlot::default()).collect()
+        } else {
+            Box::new([]) as Box<[ExemplarSlot]>
+        };
         Histogram {
             buckets,
             started: AtomicU64::new(0),
             counts: [Counts::new(len), Counts::new(len)],
+            exemplars,
             scrape: Mutex::new(Reading {
                 buckets: vec![0; len].into(),
                 sum: 0.0,
@@ -196,14 +215,35 @@ impl Histogram {
     /// Records one observation. Lock-free and allocation-free.
     #[inline]
     pub fn observe(&self, v: f64) {
-        // `le` is inclusive; NaN compares false everywhere and lands in +Inf,
-        // as in client_golang.
+        self.observe_at(self.index(v), v);
+    }
+
+    /// Records one observation made for `trace`, which becomes its bucket's
+    /// exemplar when the buckets keep exemplars. Lock-free and
+    /// allocation-free; `None` is a plain [`Histogram::observe`].
+    #[inline]
+    pub fn observe_with_exemplar(&self, v: f64, trace: Option<&TraceContext>) {
+        let index = self.index(v);
+        self.observe_at(index, v);
+        if let (Some(trace), Some(slot)) = (trace, self.exemplars.get(index)) {
+            slot.record(trace, v);
+        }
+    }
+
+    /// The bucket of `v`: `le` is inclusive; NaN compares false everywhere
+    /// and lands in +Inf, as in client_golang.
+    #[inline]
+    fn index(&self, v: f64) -> usize {
         let bounds = &self.buckets.bounds;
-        let index = if bounds.len() <= 16 {
+        if bounds.len() <= 16 {
             bounds.iter().position(|&b| v <= b).unwrap_or(bounds.len())
         } else {
             bounds.partition_point(|&b| b < v)
-        };
+        }
+    }
+
+    #[inline]
+    fn observe_at(&self, index: usize, v: f64) {
         // Relaxed: choosing the set needs only the atomicity of this RMW; the
         // scrape learns about the writes below through `completed`.
         let started = self.started.fetch_add(1, Ordering::Relaxed);
@@ -273,6 +313,7 @@ impl Histogram {
             cumulative,
             sum,
             count: begun,
+            exemplars: &self.exemplars,
         })
     }
 

@@ -13,6 +13,7 @@
 
 use std::sync::Arc;
 
+use super::exemplar::{Exemplar, ExemplarSlot};
 use super::labels::Labels;
 
 /// The kind of a family, as the Prometheus data model names it.
@@ -82,6 +83,8 @@ pub struct HistogramReading<'a> {
     pub(super) bounds: &'a Arc<[f64]>,
     /// Cumulative counts, one per bound plus `+Inf`.
     pub(super) cumulative: &'a [u64],
+    /// One per bucket, or empty when the histogram keeps no exemplars.
+    pub(super) exemplars: &'a [ExemplarSlot],
     pub(super) sum: f64,
     pub(super) count: u64,
 }
@@ -115,6 +118,12 @@ impl HistogramReading<'_> {
         bounds.zip(self.cumulative.iter().copied())
     }
 
+    /// The newest exemplar of bucket `i` (in `cumulative` order), if the
+    /// histogram keeps exemplars and one was recorded there.
+    pub fn exemplar(&self, i: usize) -> Option<Exemplar> {
+        self.exemplars.get(i).and_then(ExemplarSlot::read)
+    }
+
     /// The cumulative counts alone, one per bound plus `+Inf`.
     pub fn cumulative(&self) -> &[u64] {
         self.cumulative
@@ -133,6 +142,17 @@ pub trait Visitor<'r> {
     fn family(&mut self, desc: FamilyDesc<'r>);
     /// Counter or gauge series of the current family, in order.
     fn values(&mut self, samples: &[(Labels<'_>, Value)]);
+    /// A counter series with its exemplar (see [`super::ExemplarCounter`]).
+    /// Formats without exemplars need not implement it.
+    fn value_with_exemplar(
+        &mut self,
+        labels: Labels<'_>,
+        value: Value,
+        exemplar: Option<Exemplar>,
+    ) {
+        let _ = exemplar;
+        self.values(&[(labels, value)]);
+    }
     /// A histogram series of the current family.
     fn histogram(&mut self, labels: Labels<'_>, reading: &HistogramReading<'_>);
 }
