@@ -20,3 +20,5 @@ mod text;
 pub use negotiate::{negotiate, Format};
 pub use openmetrics::{OpenMetricsEncoder, OPENMETRICS_CONTENT_TYPE};
 pub use text::{TextEncoder, CONTENT_TYPE};
+
+pub(crate) use number::write_u64;

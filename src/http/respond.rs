@@ -11,6 +11,8 @@
 //! answer allocates nothing.
 
 use std::io::{self, Write};
+
+use crate::encode::write_u64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What the answer says about the connection.
@@ -66,7 +68,7 @@ pub(crate) fn write_answer(
 ) -> io::Result<()> {
     head.clear();
     head.extend_from_slice(b"HTTP/1.1 ");
-    push_int(head, u64::from(answer.status));
+    write_u64(head, u64::from(answer.status));
     head.push(b' ');
     head.extend_from_slice(reason(answer.status).as_bytes());
     head.extend_from_slice(b"\r\nServer: tinymon\r\nDate: ");
@@ -83,7 +85,7 @@ pub(crate) fn write_answer(
     let bodiless = matches!(answer.status, 204 | 304);
     if !bodiless {
         head.extend_from_slice(b"\r\nContent-Length: ");
-        push_int(head, answer.body.len() as u64);
+        write_u64(head, answer.body.len() as u64);
     }
     for (name, value) in answer.extra.iter().chain(answer.fixed) {
         // Handlers supply these; a CR or LF would start a header or a body
@@ -111,20 +113,6 @@ pub(crate) fn write_answer(
 
 fn has_line_break(s: &str) -> bool {
     s.bytes().any(|b| b == b'\r' || b == b'\n')
-}
-
-fn push_int(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 /// Reason phrases of common statuses; others get an empty one, which
