@@ -82,7 +82,7 @@ docker-engine:
 
 # cargo-fuzz needs the nightly toolchain. `make test` runs each target for
 # FUZZ_SMOKE seconds, `make fuzz` for FUZZ_LONG.
-FUZZ_TARGETS := encode_roundtrip route_and_query
+FUZZ_TARGETS := encode_roundtrip route_and_query openmetrics_python accept_header
 FUZZ_SMOKE   ?= 20
 FUZZ_LONG    ?= 300
 
@@ -98,7 +98,7 @@ fuzz-deps:
 	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || { echo "cargo fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
 
-fuzz-smoke: fuzz-deps
+fuzz-smoke: fuzz-deps pyenv
 	@for t in $(FUZZ_TARGETS); do \
 	  echo "fuzzing $$t for $(FUZZ_SMOKE) s"; \
 	  if $(CARGO) +nightly fuzz run --fuzz-dir fuzz $$t -- -max_total_time=$(FUZZ_SMOKE) -max_len=4096 >fuzz/$$t.log 2>&1; \
@@ -106,7 +106,7 @@ fuzz-smoke: fuzz-deps
 	  else tail -n 60 fuzz/$$t.log; exit 1; fi; \
 	done
 
-fuzz: fuzz-deps
+fuzz: fuzz-deps pyenv
 	@for t in $(FUZZ_TARGETS); do \
 	  $(CARGO) +nightly fuzz run --fuzz-dir fuzz $$t -- -max_total_time=$(FUZZ_LONG) -max_len=4096 || exit 1; \
 	done

@@ -8,6 +8,10 @@
 //!
 //! Criterion's throughput is set to the number of sample lines, so its
 //! "elem/s" reads directly as samples per second (ns/sample = 1e9 / that).
+//!
+//! prometheus-client writes OpenMetrics text, so `tinymon-openmetrics` is
+//! the like-for-like row against it; `tinymon` (text 0.0.4) is the one
+//! against `prometheus`, which writes 0.0.4.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use prometheus_client::encoding::text::encode as pc_encode;
@@ -16,7 +20,7 @@ use prometheus_client::metrics::family::Family as PcFamily;
 use prometheus_client::metrics::gauge::Gauge as PcGauge;
 use prometheus_client::metrics::histogram::Histogram as PcHistogram;
 use prometheus_client::registry::Registry as PcRegistry;
-use tinymon::encode::TextEncoder;
+use tinymon::encode::{OpenMetricsEncoder, TextEncoder};
 use tinymon::metrics::{Counter, Family, Gauge, Histogram, Registry, DEFAULT_BUCKETS};
 
 const SETS: usize = 50;
@@ -158,6 +162,8 @@ fn bench_service(crit: &mut Criterion) {
         .count();
     assert_eq!(samples as u64, SERVICE_SAMPLES);
     group.bench_function("tinymon", |b| b.iter(|| enc.encode(&t).len()));
+    let mut om = OpenMetricsEncoder::new();
+    group.bench_function("tinymon-openmetrics", |b| b.iter(|| om.encode(&t).len()));
 
     let p = prometheus_service();
     let penc = prometheus::TextEncoder::new();
@@ -210,6 +216,12 @@ fn bench_counters(crit: &mut Criterion) {
     group.bench_with_input(BenchmarkId::new("tinymon", COUNTERS), &t, |b, t| {
         b.iter(|| enc.encode(t).len())
     });
+    let mut om = OpenMetricsEncoder::new();
+    group.bench_with_input(
+        BenchmarkId::new("tinymon-openmetrics", COUNTERS),
+        &t,
+        |b, t| b.iter(|| om.encode(t).len()),
+    );
     let penc = prometheus::TextEncoder::new();
     let mut pbuf = String::new();
     group.bench_with_input(BenchmarkId::new("prometheus", COUNTERS), &p, |b, p| {
