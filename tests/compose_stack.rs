@@ -180,6 +180,33 @@ fn compose_stack_scales_alerts_and_cleans_up() {
         );
     }
 
+    // The traffic generator sends traceparent; Prometheus (with
+    // exemplar-storage, as docker-compose.yml runs it) keeps the exemplars
+    // the latency panel shows.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let exemplars = prom.api(&format!(
+        "/api/v1/query_exemplars?query={}&start={}&end={}",
+        common::url_encode(r#"server_handle_request_seconds_bucket{job="tinymon"}"#),
+        now - 300,
+        now + 60
+    ));
+    let traced = exemplars["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["exemplars"].as_array().cloned().unwrap_or_default())
+        .filter(|e| {
+            e["labels"]["trace_id"]
+                .as_str()
+                .is_some_and(|t| t.len() == 32)
+        })
+        .count();
+    assert!(traced > 0, "no exemplars in Prometheus: {exemplars}");
+    eprintln!("exemplars with trace ids in Prometheus: {traced}");
+
     // Nothing alerts on a healthy stack (the slow /work calls of the mix
     // may leave a latency or error warning pending, not the availability).
     let alerts = prom.api("/api/v1/alerts");

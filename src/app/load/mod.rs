@@ -15,6 +15,7 @@
 mod targets;
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -237,6 +238,7 @@ fn drive(
     let mut rng = Rng::seeded(Rng::from_entropy().next_u64() ^ seed.wrapping_mul(0x9e37_79b9));
     let mut targets = targets::Targets::new(url, seed as usize, Duration::from_secs(5));
     let mut path = String::new();
+    let mut traceparent = String::with_capacity(55);
     let mut next = first;
     loop {
         let now = Instant::now();
@@ -254,8 +256,18 @@ fn drive(
             window.failures += 1;
             continue;
         };
+        // Every request is a new trace, so the service's exemplars (and
+        // the stack's Prometheus, which stores them) have ids to show.
+        traceparent.clear();
+        let _ = write!(
+            traceparent,
+            "00-{:016x}{:016x}-{:016x}-01",
+            rng.next_u64() | 1,
+            rng.next_u64(),
+            rng.next_u64() | 1
+        );
         let sent = Instant::now();
-        match c.request(method, &path) {
+        match c.request_with(method, &path, &[("traceparent", &traceparent)]) {
             Ok(r) => {
                 window.latencies.record(sent.elapsed());
                 window.by_class[usize::from(r.status / 100).min(5)] += 1;
