@@ -4,7 +4,8 @@
 //! in a file of its own; the metric types know none of them.
 //!
 //! - [`TextEncoder`] (`text`): the Prometheus text format 0.0.4;
-//! - [`OpenMetricsEncoder`] (`openmetrics`): OpenMetrics 1.0.0 text.
+//! - [`OpenMetricsEncoder`] (`openmetrics`): OpenMetrics 1.0.0 text;
+//! - [`ProtobufEncoder`] (`protobuf`): delimited `MetricFamily` messages.
 //!
 //! [`negotiate`] picks one from a scrape's `Accept` header.
 //!
@@ -15,10 +16,12 @@ mod escape;
 mod negotiate;
 mod number;
 mod openmetrics;
+mod protobuf;
 mod text;
 
 pub use negotiate::{negotiate, Format};
 pub use openmetrics::{OpenMetricsEncoder, OPENMETRICS_CONTENT_TYPE};
+pub use protobuf::{ProtobufEncoder, PROTOBUF_CONTENT_TYPE};
 pub use text::{TextEncoder, CONTENT_TYPE};
 
 pub(crate) use number::write_u64;

@@ -16,6 +16,8 @@ pub enum Format {
     Text,
     /// OpenMetrics 1.0.0 text.
     OpenMetrics,
+    /// Delimited protobuf `io.prometheus.client.MetricFamily` messages.
+    Protobuf,
 }
 
 impl Format {
@@ -24,6 +26,7 @@ impl Format {
         match self {
             Format::Text => super::CONTENT_TYPE,
             Format::OpenMetrics => super::OPENMETRICS_CONTENT_TYPE,
+            Format::Protobuf => super::PROTOBUF_CONTENT_TYPE,
         }
     }
 }
@@ -61,12 +64,15 @@ fn offer(range: &str) -> Option<(Format, u16)> {
     let mut parts = range.split(';');
     let media = parts.next()?.trim();
     let (mut version, mut q) = (None, 1000);
+    let (mut proto, mut encoding) = (None, None);
     for param in parts {
         let (key, value) = param.split_once('=')?;
         let value = value.trim().trim_matches('"');
         match key.trim() {
             k if k.eq_ignore_ascii_case("q") => q = parse_q(value)?,
             k if k.eq_ignore_ascii_case("version") => version = Some(value),
+            k if k.eq_ignore_ascii_case("proto") => proto = Some(value),
+            k if k.eq_ignore_ascii_case("encoding") => encoding = Some(value),
             // charset, escaping, proto, encoding: every name tinymon
             // writes is valid in every escaping scheme.
             _ => {}
@@ -80,6 +86,12 @@ fn offer(range: &str) -> Option<(Format, u16)> {
     } else if media.eq_ignore_ascii_case("text/plain") {
         match version {
             None | Some("0.0.4") => Format::Text,
+            _ => return None,
+        }
+    } else if media.eq_ignore_ascii_case("application/vnd.google.protobuf") {
+        // Only the delimited MetricFamily stream is written.
+        match (proto, encoding) {
+            (Some("io.prometheus.client.MetricFamily"), Some("delimited")) => Format::Protobuf,
             _ => return None,
         }
     } else if media == "*/*" || media.eq_ignore_ascii_case("text/*") {
@@ -117,7 +129,15 @@ mod tests {
         let v2 = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
         assert_eq!(negotiate(Some(v2)), Format::OpenMetrics);
         let v2_native = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited,application/openmetrics-text;version=1.0.0;q=0.8,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-        assert_eq!(negotiate(Some(v2_native)), Format::OpenMetrics);
+        assert_eq!(negotiate(Some(v2_native)), Format::Protobuf);
+        assert_eq!(
+            negotiate(Some("application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=text")),
+            Format::Text
+        );
+        assert_eq!(
+            negotiate(Some("application/vnd.google.protobuf")),
+            Format::Text
+        );
         let v3 = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1";
         assert_eq!(negotiate(Some(v3)), Format::OpenMetrics);
         let text_first = "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;q=0.5";

@@ -29,7 +29,7 @@ use super::reply::{Body, Reply};
 use super::respond::{write_answer, Answer, DateCache, Persistence};
 use super::router::{RouteMatch, Router};
 use super::socket::ConnSocket;
-use crate::encode::{negotiate, Format, OpenMetricsEncoder, TextEncoder};
+use crate::encode::{negotiate, Format, OpenMetricsEncoder, ProtobufEncoder, TextEncoder};
 use crate::metrics::{Counter, Family, Gauge, MetricError, Registry};
 use crate::process::ProcessCollector;
 
@@ -46,6 +46,7 @@ pub(crate) struct Worker {
     /// Reused by every scrape this worker serves, one per format.
     text: TextEncoder,
     openmetrics: OpenMetricsEncoder,
+    protobuf: ProtobufEncoder,
     /// Which of them the last scrape filled.
     format: Format,
     /// Scratch space for response heads.
@@ -58,6 +59,7 @@ impl Default for Worker {
         Worker {
             text: TextEncoder::new(),
             openmetrics: OpenMetricsEncoder::new(),
+            protobuf: ProtobufEncoder::new(),
             format: Format::Text,
             head: Vec::with_capacity(256),
             date: DateCache::default(),
@@ -336,6 +338,7 @@ impl<S: Send + Sync + 'static> Service<S> {
         match worker.format {
             Format::Text => worker.text.encode(&self.registry),
             Format::OpenMetrics => worker.openmetrics.encode(&self.registry),
+            Format::Protobuf => worker.protobuf.encode(&self.registry),
         };
         self.scrapes_total.get_or_create(&["200"]).inc();
         self.scrapes_in_flight.dec();
@@ -391,6 +394,7 @@ fn send(
         Body::Encoded => match state.format {
             Format::Text => state.text.as_bytes(),
             Format::OpenMetrics => state.openmetrics.as_bytes(),
+            Format::Protobuf => state.protobuf.as_bytes(),
         },
     };
     let answer = Answer {

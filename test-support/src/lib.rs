@@ -6,11 +6,14 @@
 //! - [`client`]: the binary's own HTTP client (`src/app/client.rs`,
 //!   compiled here too, so tests speak HTTP the way `tinymon healthcheck`
 //!   does);
+//! - [`proto`]: client_model's metrics.proto as prost messages, to decode
+//!   the protobuf exposition;
 //! - [`Rng`]: the binary's small generator (`src/app/rng.rs`).
 
 #[path = "../../src/app/client.rs"]
 pub mod client;
 pub mod parse;
+pub mod proto;
 #[path = "../../src/app/rng.rs"]
 mod rng;
 
