@@ -93,7 +93,10 @@ fuzz_target!(|data: &[u8]| {
         "the Python parser refused: {}\n{out}",
         read["error"]
     );
-    let base = name.strip_suffix("_total").unwrap_or(name);
+    let base = name
+        .strip_suffix("_total")
+        .filter(|b| !b.is_empty())
+        .unwrap_or(name);
     let Some(fam) = read["families"]
         .as_array()
         .unwrap()

@@ -130,8 +130,13 @@ struct Writer<'e, 'r> {
 impl<'r> Visitor<'r> for Writer<'_, 'r> {
     fn family(&mut self, desc: FamilyDesc<'r>) {
         self.counter = desc.kind == MetricType::Counter;
+        // A counter named just `_total` keeps it: an empty family name is
+        // not a name (the fuzz target found this one).
         self.name = if self.counter {
-            desc.name.strip_suffix("_total").unwrap_or(desc.name)
+            desc.name
+                .strip_suffix("_total")
+                .filter(|base| !base.is_empty())
+                .unwrap_or(desc.name)
         } else {
             desc.name
         };
@@ -270,6 +275,16 @@ mod tests {
              tinymon_series_dropped_total{family=\"hits_total\"} 0\n\
              tinymon_series_dropped_total{family=\"lat_seconds\"} 0\n\
              # EOF\n"
+        );
+    }
+
+    #[test]
+    fn a_counter_named_only_total_keeps_its_name() {
+        let r = Registry::new();
+        r.counter("_total", "Odd.").unwrap().inc();
+        assert_eq!(
+            text(&r),
+            "# HELP _total Odd.\n# TYPE _total counter\n_total_total 1\n# EOF\n"
         );
     }
 
