@@ -17,7 +17,7 @@
 
 use super::escape::write_label_value;
 use super::number::{write_f64, write_u64};
-use super::text::{quoted, LeTexts};
+use super::text::{quoted, start, LeTexts};
 use crate::metrics::{
     Exemplar, FamilyDesc, HistogramReading, Labels, MetricType, Registry, Value, Visitor,
 };
@@ -102,19 +102,6 @@ fn write_exemplar(buf: &mut Vec<u8>, e: &Exemplar) {
         b'0' + (ms / 10 % 10) as u8,
         b'0' + (ms % 10) as u8,
     ]);
-}
-
-/// `name{suffix}{labels} ` (labels and braces only when there are any).
-#[inline]
-fn start(buf: &mut Vec<u8>, name: &[u8], suffix: &[u8], quoted: &[u8]) {
-    buf.extend_from_slice(name);
-    buf.extend_from_slice(suffix);
-    if !quoted.is_empty() {
-        buf.push(b'{');
-        buf.extend_from_slice(quoted);
-        buf.push(b'}');
-    }
-    buf.push(b' ');
 }
 
 struct Writer<'e, 'r> {

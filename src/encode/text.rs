@@ -147,19 +147,18 @@ fn escape_pairs<'l>(labels: &Labels<'l>, scratch: &'l mut Vec<u8>) -> &'l [u8] {
     scratch
 }
 
-impl Writer<'_, '_> {
-    /// `name{suffix}{labels} ` (labels and braces only when there are any).
-    #[inline]
-    fn start(buf: &mut Vec<u8>, name: &str, suffix: &str, quoted: &[u8]) {
-        buf.extend_from_slice(name.as_bytes());
-        buf.extend_from_slice(suffix.as_bytes());
-        if !quoted.is_empty() {
-            buf.push(b'{');
-            buf.extend_from_slice(quoted);
-            buf.push(b'}');
-        }
-        buf.push(b' ');
+/// `name{suffix}{labels} ` (labels and braces only when there are any);
+/// shared by both text formats.
+#[inline]
+pub(super) fn start(buf: &mut Vec<u8>, name: &[u8], suffix: &[u8], quoted: &[u8]) {
+    buf.extend_from_slice(name);
+    buf.extend_from_slice(suffix);
+    if !quoted.is_empty() {
+        buf.push(b'{');
+        buf.extend_from_slice(quoted);
+        buf.push(b'}');
     }
+    buf.push(b' ');
 }
 
 impl<'r> Visitor<'r> for Writer<'_, 'r> {
@@ -181,13 +180,7 @@ impl<'r> Visitor<'r> for Writer<'_, 'r> {
         let buf = &mut *self.buf;
         for (labels, value) in samples {
             let q = quoted(labels, self.scratch);
-            buf.extend_from_slice(name);
-            if !q.is_empty() {
-                buf.push(b'{');
-                buf.extend_from_slice(q);
-                buf.push(b'}');
-            }
-            buf.push(b' ');
+            start(buf, name, b"", q);
             match *value {
                 Value::Int(n) => write_u64(buf, n),
                 Value::Float(v) => write_f64(buf, v),
@@ -213,10 +206,10 @@ impl<'r> Visitor<'r> for Writer<'_, 'r> {
             write_u64(buf, cumulative);
             buf.push(b'\n');
         }
-        Self::start(buf, self.name, "_sum", q);
+        start(buf, self.name.as_bytes(), b"_sum", q);
         write_f64(buf, reading.sum());
         buf.push(b'\n');
-        Self::start(buf, self.name, "_count", q);
+        start(buf, self.name.as_bytes(), b"_count", q);
         write_u64(buf, reading.count());
         buf.push(b'\n');
     }
