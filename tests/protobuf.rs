@@ -1,18 +1,8 @@
 //! The protobuf exposition, read back by independent readers: prost
 //! messages written from client_model's metrics.proto (in test-support,
-//! sharing nothing with the hand-written encoder), and a real Prometheus
-//! 2.42 with `--enable-feature=native-histograms`, which offers protobuf
-//! first.
+//! sharing nothing with the hand-written encoder). A real Prometheus
+//! reads it in `tests/native_histograms.rs`.
 
-mod common;
-
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
-
-use common::Tinymon;
 use tinymon::encode::{ProtobufEncoder, TextEncoder};
 use tinymon::metrics::{Buckets, Counter, Family, Gauge, Histogram, Registry};
 use tinymon_test_support::proto::decode_families;
@@ -139,72 +129,87 @@ fn prost_reads_the_same_families_and_values_as_the_text_format() {
     }
 }
 
-/// Copies bytes both ways between a client and `to`, and notes whether the
-/// server ever answered with the protobuf Content-Type.
-fn recording_proxy(
-    to: std::net::SocketAddr,
-    saw_protobuf: Arc<AtomicBool>,
-) -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let Ok(server) = TcpStream::connect(to) else {
-                continue;
-            };
-            let (mut c_read, mut s_write) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c_read, &mut s_write);
-            });
-            let saw = saw_protobuf.clone();
-            let (mut s_read, mut c_write) = (server, client);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 16384];
-                while let Ok(n) = s_read.read(&mut buf) {
-                    if n == 0 || c_write.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                    let chunk = String::from_utf8_lossy(&buf[..n]);
-                    if chunk.contains("Content-Type: application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited") {
-                        saw.store(true, Ordering::Relaxed);
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
-
+/// Native buckets read back by prost: spans and deltas decode to the same
+/// buckets the histogram's own snapshot lists, for both signs, the zero
+/// bucket, a gap between spans, an empty series (one no-op span), and a
+/// series past its window (written at schema -4).
 #[test]
-fn a_real_prometheus_with_native_histograms_scrapes_protobuf() {
-    let t = Tinymon::start(&[]);
-    for _ in 0..4 {
-        t.get("/hello");
+fn prost_reads_native_buckets_as_the_snapshot_lists_them() {
+    use tinymon::metrics::NativeBuckets;
+    use tinymon_test_support::proto::Histogram as PbHistogram;
+    let r = Registry::new();
+    let native = NativeBuckets::new(1.1, 1e-3, 120).unwrap();
+    let top = native.window_top();
+    let fam = r
+        .register(
+            Family::<Histogram, 1>::with_config(
+                "n_seconds",
+                "Native.",
+                ["case"],
+                Buckets::default().with_native(native),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let cases: [(&str, &[f64]); 4] = [
+        ("empty", &[]),
+        (
+            "mixed",
+            &[0.0, 1e-4, 0.3, 0.3, 0.31, 2.0, 5.0, -0.01, -7.0, f64::NAN],
+        ),
+        ("one", &[1.0]),
+        ("past_window", &[0.3, top * 3.0, -top * 1e3, f64::INFINITY]),
+    ];
+    for (case, values) in cases {
+        let h = fam.get_or_create(&[case]);
+        for &v in values {
+            h.observe(v);
+        }
     }
-    let saw = Arc::new(AtomicBool::new(false));
-    let proxy = recording_proxy(t.addr, saw.clone());
-    let prom = common::prom::LocalPrometheus::start(
-        "protobuf",
-        &proxy.to_string(),
-        &["--enable-feature=native-histograms"],
-    );
-    prom.wait_up(Duration::from_secs(30));
-    assert!(saw.load(Ordering::Relaxed), "the scrape was not protobuf");
-    let api = prom.api();
-    common::prom::wait_for("the counter", Duration::from_secs(20), || {
-        let v = api.query("server_handle_request_total{path=\"/hello\"}");
-        match v.first().and_then(|s| s["value"][1].as_str()) {
-            Some("4") => Ok(()),
-            other => Err(format!("{other:?}")),
+    let bytes = ProtobufEncoder::new().encode(&r).to_vec();
+    let families = decode_families(&bytes).unwrap();
+    let family = families
+        .iter()
+        .find(|f| f.name.as_deref() == Some("n_seconds"))
+        .unwrap();
+    assert_eq!(family.metric.len(), 4);
+    for m in &family.metric {
+        let case = m.label[0].value.clone().unwrap();
+        let h = m.histogram.as_ref().unwrap();
+        let want = fam.get(&[&case]).unwrap().snapshot();
+        let native = want.native.as_ref().unwrap();
+        assert_eq!(h.sample_count, Some(want.count), "{case}");
+        assert_eq!(h.schema, Some(native.schema), "{case}");
+        assert_eq!(h.zero_threshold, Some(1e-3));
+        assert_eq!(h.zero_count, Some(native.zero_count), "{case}");
+        let pos = PbHistogram::native_buckets(&h.positive_span, &h.positive_delta).unwrap();
+        let neg = PbHistogram::native_buckets(&h.negative_span, &h.negative_delta).unwrap();
+        assert_eq!(pos, native.positive, "{case}");
+        assert_eq!(neg, native.negative, "{case}");
+        // Classic buckets ride along in the same message.
+        assert_eq!(h.bucket.len(), 11, "{case}");
+        match case.as_str() {
+            "empty" => {
+                assert_eq!(h.positive_span.len(), 1);
+                assert_eq!(h.positive_span[0].offset.unwrap_or(0), 0);
+                assert_eq!(h.positive_span[0].length.unwrap_or(0), 0);
+            }
+            "mixed" => {
+                assert_eq!(native.schema, 3);
+                // 0.0 and 1e-4 in the zero bucket; NaN in none.
+                assert_eq!(native.zero_count, 2);
+                assert_eq!(native.total(), want.count - 1);
+                // 0.3 twice and 0.31 share key ceil(8 log2 0.3) = -13;
+                // 2.0 is key 8, 5.0 key 19: three spans, gaps between.
+                assert_eq!(pos, vec![(-13, 3), (8, 1), (19, 1)]);
+                assert_eq!(h.positive_span.len(), 3);
+                assert_eq!(neg, vec![(-53, 1), (23, 1)]);
+            }
+            "past_window" => {
+                assert_eq!(native.schema, -4);
+                assert_eq!(native.total(), 4);
+            }
+            _ => assert_eq!(pos, vec![(0, 1)]),
         }
-    });
-    common::prom::wait_for("classic buckets", Duration::from_secs(20), || {
-        let v = api.query("server_handle_request_seconds_bucket{path=\"/hello\",le=\"+Inf\"}");
-        if v.is_empty() {
-            Err("none".into())
-        } else {
-            Ok(())
-        }
-    });
+    }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tinymon::metrics::{
-    Buckets, Counter, Family, Gauge, Histogram, MetricError, Registry, TraceContext,
+    Buckets, Counter, Family, Gauge, Histogram, MetricError, NativeBuckets, Registry, TraceContext,
 };
 
 /// A downstream dependency as the client_* families label it.
@@ -48,7 +48,9 @@ impl ClientMetrics {
                 "client_handle_seconds",
                 "Duration of calls to downstream dependencies, in seconds.",
                 client,
-                Buckets::default().with_exemplars(),
+                Buckets::default()
+                    .with_exemplars()
+                    .with_native(NativeBuckets::seconds()),
             )?)?,
             status: registry.register(Family::new(
                 "client_handle_request_status",

@@ -12,7 +12,13 @@
 //! the buffers are reused, so a scrape allocates nothing once they grew.
 //!
 //! Classic histograms list their finite buckets only, as client_golang
-//! does; `sample_count` stands for the `+Inf` bucket.
+//! does; `sample_count` stands for the `+Inf` bucket. A histogram with
+//! native buckets writes them in the same message, beside the classic
+//! ones: schema, zero bucket, and per sign the non-empty buckets as spans
+//! (runs of consecutive keys; the first span's offset is its first key,
+//! later ones the gap after the previous run) and deltas (each count minus
+//! the one before, zigzag-encoded, packed). One with no native observation
+//! yet still writes a no-op span, so readers see it is native.
 
 use crate::metrics::{
     Exemplar, FamilyDesc, HistogramReading, Labels, MetricType, Registry, Value, Visitor,
@@ -41,6 +47,15 @@ const HISTOGRAM_BUCKET: u32 = 3;
 const BUCKET_COUNT: u32 = 1;
 const BUCKET_BOUND: u32 = 2;
 const BUCKET_EXEMPLAR: u32 = 3;
+const HISTOGRAM_SCHEMA: u32 = 5;
+const HISTOGRAM_ZERO_THRESHOLD: u32 = 6;
+const HISTOGRAM_ZERO_COUNT: u32 = 7;
+const HISTOGRAM_NEGATIVE_SPAN: u32 = 9;
+const HISTOGRAM_NEGATIVE_DELTA: u32 = 10;
+const HISTOGRAM_POSITIVE_SPAN: u32 = 12;
+const HISTOGRAM_POSITIVE_DELTA: u32 = 13;
+const SPAN_OFFSET: u32 = 1;
+const SPAN_LENGTH: u32 = 2;
 const EXEMPLAR_LABEL: u32 = 1;
 const EXEMPLAR_VALUE: u32 = 2;
 const EXEMPLAR_TIMESTAMP: u32 = 3;
@@ -78,6 +93,7 @@ struct Scratch {
     bucket: Vec<u8>,
     exemplar: Vec<u8>,
     pair: Vec<u8>,
+    deltas: Vec<u8>,
 }
 
 impl ProtobufEncoder {
@@ -132,6 +148,58 @@ fn put_double(buf: &mut Vec<u8>, field: u32, v: f64) {
 fn put_uint(buf: &mut Vec<u8>, field: u32, n: u64) {
     put_key(buf, field, VARINT);
     put_varint(buf, n);
+}
+
+/// Zigzag: the encoding of `sint32`/`sint64`, small for small magnitudes.
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+/// A `BucketSpan` as field `field` of `out`.
+fn put_span(out: &mut Vec<u8>, field: u32, offset: i32, length: u32, pair: &mut Vec<u8>) {
+    pair.clear();
+    put_uint(pair, SPAN_OFFSET, zigzag(i64::from(offset)));
+    put_uint(pair, SPAN_LENGTH, u64::from(length));
+    put_bytes(out, field, pair);
+}
+
+/// One sign's native buckets: spans, then the packed deltas. Returns
+/// whether there was any bucket.
+fn put_native_side(
+    out: &mut Vec<u8>,
+    (span_field, delta_field): (u32, u32),
+    buckets: impl Iterator<Item = (i32, u64)>,
+    deltas: &mut Vec<u8>,
+    pair: &mut Vec<u8>,
+) -> bool {
+    deltas.clear();
+    // The key after the last span written, once there is one.
+    let mut spans_end: Option<i32> = None;
+    let mut flush = |out: &mut Vec<u8>, start: i32, len: u32| {
+        let offset = spans_end.map_or(start, |end| start - end);
+        put_span(out, span_field, offset, len, pair);
+        spans_end = Some(start + len as i32);
+    };
+    let mut run: Option<(i32, u32)> = None;
+    let mut previous = 0u64;
+    for (key, count) in buckets {
+        run = match run {
+            Some((start, len)) if key == start + len as i32 => Some((start, len + 1)),
+            Some((start, len)) => {
+                flush(out, start, len);
+                Some((key, 1))
+            }
+            None => Some((key, 1)),
+        };
+        put_varint(deltas, zigzag((count as i64).wrapping_sub(previous as i64)));
+        previous = count;
+    }
+    let Some((start, len)) = run else {
+        return false;
+    };
+    flush(out, start, len);
+    put_bytes(out, delta_field, deltas);
+    true
 }
 
 /// A `LabelPair` as field `field` of `out`.
@@ -266,6 +334,7 @@ impl<'r> Visitor<'r> for Writer<'_> {
             bucket,
             exemplar: ex,
             pair,
+            deltas,
             ..
         } = &mut *self.s;
         inner.clear();
@@ -284,6 +353,18 @@ impl<'r> Visitor<'r> for Writer<'_> {
                 put_exemplar(bucket, BUCKET_EXEMPLAR, &e, ex, pair);
             }
             put_bytes(inner, HISTOGRAM_BUCKET, bucket);
+        }
+        if let Some(native) = reading.native() {
+            put_uint(inner, HISTOGRAM_SCHEMA, zigzag(i64::from(native.schema())));
+            put_double(inner, HISTOGRAM_ZERO_THRESHOLD, native.zero_threshold());
+            put_uint(inner, HISTOGRAM_ZERO_COUNT, native.zero_count());
+            let neg = (HISTOGRAM_NEGATIVE_SPAN, HISTOGRAM_NEGATIVE_DELTA);
+            let pos = (HISTOGRAM_POSITIVE_SPAN, HISTOGRAM_POSITIVE_DELTA);
+            let any_neg = put_native_side(inner, neg, native.negative(), deltas, pair);
+            let any_pos = put_native_side(inner, pos, native.positive(), deltas, pair);
+            if !any_neg && !any_pos {
+                put_span(inner, HISTOGRAM_POSITIVE_SPAN, 0, 0, pair);
+            }
         }
         put_bytes(metric, METRIC_HISTOGRAM, inner);
         self.finish_metric();

@@ -24,7 +24,8 @@ use tiny_http::{Request, Response};
 
 use super::labels::{method_label, status_label};
 use crate::metrics::{
-    Buckets, ExemplarCounter, Family, Gauge, Histogram, MetricError, Registry, TraceContext,
+    Buckets, ExemplarCounter, Family, Gauge, Histogram, MetricError, NativeBuckets, Registry,
+    TraceContext,
 };
 
 /// The `type` label of requests a server handles.
@@ -70,7 +71,9 @@ impl RedMetrics {
                 "server_handle_request_seconds",
                 "Time from receiving an HTTP request to having its response ready, in seconds.",
                 server_status,
-                Buckets::default().with_exemplars(),
+                Buckets::default()
+                    .with_exemplars()
+                    .with_native(NativeBuckets::seconds()),
             )?)?,
             in_flight: registry.gauge(
                 "server_handle_requests_in_flight",

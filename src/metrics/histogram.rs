@@ -15,7 +15,9 @@
 //! 1. `started.fetch_add(1)` — one atomic step that both counts the
 //!    observation as begun and reads which set is hot;
 //! 2. adds to the sum of that set;
-//! 3. adds one to its bucket of that set (Release). Each observation adds to
+//! 3. for native histograms, adds one to its native bucket of that set
+//!    (Relaxed: step 4's Release publishes it);
+//! 4. adds one to its bucket of that set (Release). Each observation adds to
 //!    exactly one bucket, so the buckets of a set add up to the observations
 //!    finished on it; client_golang keeps a separate "completed" counter for
 //!    this, which costs one more atomic read-modify-write per observation.
@@ -32,7 +34,8 @@
 //!    up to that: every observation that chose it has finished, and none can
 //!    start on it again;
 //! 3. in one pass over the buckets it adds the cold set to the kept reading,
-//!    writing the cumulative totals into the kept `cumulative` slice: every
+//!    writing the cumulative totals into the kept `cumulative` slice (and
+//!    the native counts, the same way, into `native`): every
 //!    observation begun before the flip, exactly once, so buckets, sum and
 //!    count agree; and it keeps the cold set's values as the new reading,
 //!    because that set is the one the next scrape will find untouched;
@@ -52,6 +55,7 @@ use parking_lot::Mutex;
 
 use super::atomic_f64::AtomicF64;
 use super::exemplar::{ExemplarSlot, TraceContext};
+use super::native::{Layout, NativeBuckets, NativeReading, NativeSnapshot};
 use super::{HistogramReading, Labels, Metric, MetricError, MetricType, Visitor};
 
 /// The default bucket upper bounds, in seconds (client_golang's defaults).
@@ -75,6 +79,8 @@ pub struct Buckets {
     bounds: Arc<[f64]>,
     /// Each series keeps one exemplar per bucket (see [`Buckets::with_exemplars`]).
     exemplars: bool,
+    /// Native buckets beside the classic ones (see [`Buckets::with_native`]).
+    native: Option<NativeBuckets>,
 }
 
 impl Buckets {
@@ -98,6 +104,7 @@ impl Buckets {
         Ok(Buckets {
             bounds: bounds.into(),
             exemplars: false,
+            native: None,
         })
     }
 
@@ -108,9 +115,32 @@ impl Buckets {
         self
     }
 
+    /// Histograms over these buckets also keep native buckets, which the
+    /// protobuf format writes beside the classic ones; text formats carry
+    /// the classic buckets only. Each series then keeps 24 bytes a native
+    /// bucket slot (two sets and the kept reading; see [`NativeBuckets`]).
+    ///
+    /// ```
+    /// use tinymon::metrics::{Buckets, Histogram, NativeBuckets};
+    /// let h = Histogram::new(Buckets::default().with_native(NativeBuckets::new(1.1, 1e-6, 240).unwrap()));
+    /// h.observe(0.003);
+    /// let native = h.snapshot().native.unwrap();
+    /// assert_eq!(native.schema, 3);
+    /// assert_eq!(native.positive, vec![(-67, 1)]); // (2^(-68/8), 2^(-67/8)]
+    /// ```
+    pub fn with_native(mut self, native: NativeBuckets) -> Self {
+        self.native = Some(native);
+        self
+    }
+
     /// The finite upper bounds.
     pub fn bounds(&self) -> &[f64] {
         &self.bounds
+    }
+
+    /// The native-bucket settings, if any.
+    pub fn native(&self) -> Option<&NativeBuckets> {
+        self.native.as_ref()
     }
 }
 
@@ -129,13 +159,21 @@ struct Counts {
     /// scrape: seeing an observation's bucket increment means seeing its sum.
     buckets: Box<[AtomicU64]>,
     sum: AtomicF64,
+    /// Native bucket counts ([`Layout::slots`] of them), or empty.
+    /// Incremented before the classic bucket, so its Release covers them.
+    native: Box<[AtomicU64]>,
+}
+
+fn zeroed(len: usize) -> Box<[AtomicU64]> {
+    (0..len).map(|_| AtomicU64::new(0)).collect()
 }
 
 impl Counts {
-    fn new(len: usize) -> Self {
+    fn new(len: usize, native: usize) -> Self {
         Counts {
-            buckets: (0..len).map(|_| AtomicU64::new(0)).collect(),
+            buckets: zeroed(len),
             sum: AtomicF64::new(0.0),
+            native: zeroed(native),
         }
     }
 }
@@ -149,6 +187,8 @@ pub struct HistogramSnapshot {
     pub sum: f64,
     /// Observations counted; equals the last cumulative count.
     pub count: u64,
+    /// The native buckets, when the histogram keeps them.
+    pub native: Option<NativeSnapshot>,
 }
 
 /// A histogram of `f64` observations.
@@ -171,6 +211,8 @@ pub struct Histogram {
     counts: [Counts; 2],
     /// One per bucket when the buckets keep exemplars, else empty.
     exemplars: Box<[ExemplarSlot]>,
+    /// Where native observations go, when the buckets keep them.
+    native: Option<Arc<Layout>>,
     /// Serialises scrapes of this histogram (two concurrent flips would break
     /// the wait in step 2) and holds the reading of the set that is hot now,
     /// taken when it was last cold. Observers never take it.
@@ -187,12 +229,18 @@ struct Reading {
     /// Filled by each scrape before its visitor runs, so a reading is a
     /// plain slice however often an encoder walks it (8 bytes a bucket).
     cumulative: Box<[u64]>,
+    /// Native counts: the kept set's values, then the totals handed out
+    /// (absolute per bucket, not cumulative); both empty without native.
+    native_kept: Box<[u64]>,
+    native_totals: Box<[u64]>,
 }
 
 impl Histogram {
     /// An empty histogram over `buckets`.
     pub fn new(buckets: Buckets) -> Self {
         let len = buckets.bounds.len() + 1;
+        let native = buckets.native.as_ref().map(|n| n.layout().clone());
+        let slots = native.as_ref().map_or(0, |l| l.slots());
         let exemplars = if buckets.exemplars {
             (0..len).map(|_| ExemplarSlot::default()).collect()
         } else {
@@ -201,13 +249,16 @@ impl Histogram {
         Histogram {
             buckets,
             started: AtomicU64::new(0),
-            counts: [Counts::new(len), Counts::new(len)],
+            counts: [Counts::new(len, slots), Counts::new(len, slots)],
             exemplars,
+            native,
             scrape: Mutex::new(Reading {
                 buckets: vec![0; len].into(),
                 sum: 0.0,
                 count: 0,
                 cumulative: vec![0; len].into(),
+                native_kept: vec![0; slots].into(),
+                native_totals: vec![0; slots].into(),
             }),
         }
     }
@@ -250,6 +301,10 @@ impl Histogram {
         let hot = &self.counts[(started >> 63) as usize];
         // Relaxed: published by the bucket's Release below.
         hot.sum.add(v);
+        if let Some(slot) = self.native.as_ref().and_then(|l| l.slot(v)) {
+            // Relaxed: published by the bucket's Release below, like the sum.
+            hot.native[slot].fetch_add(1, Ordering::Relaxed);
+        }
         hot.buckets[index].fetch_add(1, Ordering::Release);
     }
 
@@ -288,6 +343,8 @@ impl Histogram {
             sum: kept_sum,
             count: kept_count,
             cumulative,
+            native_kept,
+            native_totals,
         } = &mut *kept;
         let mut total = 0;
         for ((c, k), cum) in cold
@@ -308,12 +365,29 @@ impl Histogram {
         let sum = cold_sum + *kept_sum;
         *kept_sum = cold_sum;
         *kept_count = on_cold;
+        // The native counts of the cold set, as the classic ones above.
+        for ((c, k), total) in cold
+            .native
+            .iter()
+            .zip(native_kept.iter_mut())
+            .zip(native_totals.iter_mut())
+        {
+            // Relaxed: as above; each observer's native add precedes its
+            // classic bucket's Release, which the wait acquired.
+            let n = c.load(Ordering::Relaxed);
+            *total = n + *k;
+            *k = n;
+        }
         f(&HistogramReading {
             bounds: &self.buckets.bounds,
             cumulative,
             sum,
             count: begun,
             exemplars: &self.exemplars,
+            native: self.native.as_deref().map(|layout| NativeReading {
+                layout,
+                totals: native_totals,
+            }),
         })
     }
 
@@ -323,6 +397,7 @@ impl Histogram {
             cumulative: r.cumulative().to_vec(),
             sum: r.sum(),
             count: r.count(),
+            native: r.native().map(NativeSnapshot::of),
         })
     }
 }
@@ -438,5 +513,90 @@ mod tests {
         let snap = h.snapshot();
         assert_eq!(snap.count, per_thread);
         assert_eq!(snap.sum, per_thread as f64);
+    }
+
+    /// Native buckets under the same protocol: one thread observes 1.0,
+    /// another -2.0, a third 3.0 while this one scrapes. In every scrape the
+    /// native buckets hold exactly the observations counted, and the sum
+    /// is exactly the one their counts imply.
+    #[test]
+    fn native_scrapes_are_consistent_while_threads_observe() {
+        let native = NativeBuckets::new(1.1, 1e-3, 120).unwrap();
+        let h = Histogram::new(Buckets::default().with_native(native));
+        let stop = AtomicBool::new(false);
+        let values = [1.0, -2.0, 3.0];
+        let per_thread = std::thread::scope(|s| {
+            let observers: Vec<_> = values
+                .iter()
+                .map(|&v| {
+                    let (h, stop) = (&h, &stop);
+                    s.spawn(move || {
+                        let mut n = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            h.observe(v);
+                            n += 1;
+                        }
+                        n
+                    })
+                })
+                .collect();
+            // Stops the observers however this thread leaves the scope, so a
+            // failed assertion fails the test instead of hanging it.
+            struct StopOnDrop<'a>(&'a AtomicBool);
+            impl Drop for StopOnDrop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Relaxed);
+                }
+            }
+            let _stop = StopOnDrop(&stop);
+            for _ in 0..crate::metrics::stress(2_000) {
+                let snap = h.snapshot();
+                let native = snap.native.unwrap();
+                assert_eq!(native.total(), snap.count);
+                assert_eq!(native.schema, 3);
+                let at =
+                    |side: &[(i32, u64)], key| side.iter().find(|b| b.0 == key).map_or(0, |b| b.1);
+                // 1.0 is key 0; 2.0 is key 8; 3.0 is key ceil(8 log2 3) = 13.
+                let ones = at(&native.positive, 0);
+                let twos = at(&native.negative, 8);
+                let threes = at(&native.positive, 13);
+                assert_eq!(ones + twos + threes, snap.count);
+                assert_eq!(
+                    snap.sum,
+                    ones as f64 - 2.0 * twos as f64 + 3.0 * threes as f64
+                );
+            }
+            stop.store(true, Ordering::Relaxed);
+            observers
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        let native = h.snapshot().native.unwrap();
+        assert_eq!(
+            native.positive,
+            vec![(0, per_thread[0]), (13, per_thread[2])]
+        );
+        assert_eq!(native.negative, vec![(8, per_thread[1])]);
+    }
+
+    #[test]
+    fn native_keeps_nan_out_and_coarsens_past_the_window() {
+        let native = NativeBuckets::new(1.1, 1e-3, 120).unwrap();
+        let top = native.window_top();
+        let h = Histogram::new(Buckets::default().with_native(native));
+        h.observe(f64::NAN);
+        h.observe(0.0005);
+        h.observe(0.5);
+        let s = h.snapshot();
+        let n = s.native.unwrap();
+        assert_eq!((s.count, n.total(), n.zero_count), (3, 2, 1));
+        assert_eq!(n.schema, 3);
+        h.observe(top * 2.0);
+        let n = h.snapshot().native.unwrap();
+        assert_eq!(n.schema, -4);
+        // 0.5 (key -8 at schema 3) lies in (2^-16, 1], key 0 at schema -4.
+        assert_eq!(n.positive[0], (0, 1));
+        assert_eq!(n.total(), 3);
     }
 }

@@ -21,6 +21,7 @@ mod family;
 mod gauge;
 mod histogram;
 mod labels;
+mod native;
 mod read;
 mod registry;
 
@@ -34,6 +35,9 @@ pub use gauge::Gauge;
 pub use histogram::{Buckets, Histogram, HistogramSnapshot, DEFAULT_BUCKETS};
 pub(crate) use labels::escape_into;
 pub use labels::Labels;
+pub use native::{
+    NativeBucketIter, NativeBuckets, NativeReading, NativeSnapshot, MAX_NATIVE_BUCKETS,
+};
 pub use read::{FamilyDesc, HistogramReading, MetricType, Value, Visitor};
 pub use registry::{default_registry, Registry, SERIES_DROPPED};
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use super::exemplar::{Exemplar, ExemplarSlot};
 use super::labels::Labels;
+use super::native::NativeReading;
 
 /// The kind of a family, as the Prometheus data model names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,9 +88,11 @@ pub struct HistogramReading<'a> {
     pub(super) exemplars: &'a [ExemplarSlot],
     pub(super) sum: f64,
     pub(super) count: u64,
+    /// The native buckets, when the histogram keeps them.
+    pub(super) native: Option<NativeReading<'a>>,
 }
 
-impl HistogramReading<'_> {
+impl<'a> HistogramReading<'a> {
     /// Observations counted.
     pub fn count(&self) -> u64 {
         self.count
@@ -122,6 +125,12 @@ impl HistogramReading<'_> {
     /// histogram keeps exemplars and one was recorded there.
     pub fn exemplar(&self, i: usize) -> Option<Exemplar> {
         self.exemplars.get(i).and_then(ExemplarSlot::read)
+    }
+
+    /// The native buckets, when the histogram keeps them (see
+    /// [`super::Buckets::with_native`]).
+    pub fn native(&self) -> Option<&NativeReading<'a>> {
+        self.native.as_ref()
     }
 
     /// The cumulative counts alone, one per bound plus `+Inf`.

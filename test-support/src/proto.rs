@@ -77,14 +77,44 @@ pub struct Histogram {
     pub zero_threshold: Option<f64>,
     #[prost(uint64, optional, tag = "7")]
     pub zero_count: Option<u64>,
-    #[prost(message, repeated, tag = "8")]
+    #[prost(double, optional, tag = "8")]
+    pub zero_count_float: Option<f64>,
+    #[prost(message, repeated, tag = "9")]
     pub negative_span: Vec<BucketSpan>,
-    #[prost(sint64, repeated, tag = "9")]
+    #[prost(sint64, repeated, tag = "10")]
     pub negative_delta: Vec<i64>,
+    #[prost(double, repeated, tag = "11")]
+    pub negative_count: Vec<f64>,
     #[prost(message, repeated, tag = "12")]
     pub positive_span: Vec<BucketSpan>,
     #[prost(sint64, repeated, tag = "13")]
     pub positive_delta: Vec<i64>,
+    #[prost(double, repeated, tag = "14")]
+    pub positive_count: Vec<f64>,
+}
+
+impl Histogram {
+    /// The native buckets of one sign as `(key, absolute count)`, from the
+    /// spans and deltas as metrics.proto defines them; an error if the
+    /// spans and deltas disagree in length or a count goes negative.
+    pub fn native_buckets(spans: &[BucketSpan], deltas: &[i64]) -> Result<Vec<(i32, u64)>, String> {
+        let mut out = Vec::new();
+        let (mut key, mut count, mut d) = (0i32, 0i64, deltas.iter());
+        for (i, span) in spans.iter().enumerate() {
+            let offset = span.offset.unwrap_or(0);
+            key = if i == 0 { offset } else { key + offset };
+            for _ in 0..span.length.unwrap_or(0) {
+                count += d.next().ok_or("fewer deltas than span lengths")?;
+                let n = u64::try_from(count).map_err(|_| format!("bucket {key} count {count}"))?;
+                out.push((key, n));
+                key += 1;
+            }
+        }
+        if d.next().is_some() {
+            return Err("more deltas than span lengths".into());
+        }
+        Ok(out)
+    }
 }
 
 #[derive(Clone, PartialEq, Message)]

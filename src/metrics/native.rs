@@ -1,0 +1,537 @@
+//! Native (sparse, exponential) histogram buckets: where an observation
+//! goes, and how a scrape reads the counts back as Prometheus wants them.
+//!
+//! A native histogram of schema `n` has a bucket for every integer key `i`,
+//! holding the values in `(2^((i-1)/2^n), 2^(i/2^n)]` (and the mirror image
+//! for negative values), plus a *zero bucket* for `|v| <= zero_threshold`.
+//! Prometheus gets them over protobuf as spans and deltas
+//! ([`crate::encode::ProtobufEncoder`]).
+//!
+//! # Why a fixed window
+//!
+//! client_golang keeps the buckets in a map that grows on observe and, past
+//! the bucket cap, widens the zero bucket or halves the resolution by
+//! rebuilding the map. tinymon's observe takes no lock and never allocates,
+//! so the buckets are a fixed array of atomics chosen when the family is
+//! built, indexed without search beyond one short table lookup:
+//!
+//! - per sign, a *fine window* of `max_buckets` buckets at the schema that
+//!   the growth factor picks, starting at the bucket of `zero_threshold`;
+//! - per sign, a *coarse* array at schema −4 (each bucket a factor of 65536)
+//!   covering everything from the window's start up to `f64::MAX` and `+Inf`
+//!   (at most ~130 buckets), for the observations above the window.
+//!
+//! Buckets of schema `n` nest inside those of `n − 1` (bucket `i` of `n`
+//! lies in bucket `ceil(i/2)` of `n − 1`), so the fine counts can always be
+//! merged into schema −4 exactly. A scrape writes the fine schema while the
+//! coarse arrays are empty, and schema −4 for everything once any
+//! observation has gone above the window: the cap is kept by lowering the
+//! resolution, as client_golang does, only in one step and for good (counts
+//! never reset). Size the window so that this never happens for the values
+//! you expect: `zero_threshold × 2^(max_buckets / 2^schema)` is its top.
+//!
+//! NaN observations count in `_count` and `_sum` but in no native bucket,
+//! as in client_golang; ±Inf go to the bucket above `±f64::MAX`.
+
+use std::sync::Arc;
+
+use super::MetricError;
+
+/// The lowest schema Prometheus knows: each bucket a factor of 2^16.
+const COARSE_SCHEMA: i32 = -4;
+/// The largest window a family may ask for, per sign.
+pub const MAX_NATIVE_BUCKETS: u32 = 4096;
+
+/// Native-histogram settings for a histogram family, shared by its series
+/// (see [`super::Buckets::with_native`]).
+///
+/// ```
+/// use tinymon::metrics::NativeBuckets;
+/// // 10% growth per bucket gives schema 3 (factor 2^(1/8) ≈ 1.09).
+/// let n = NativeBuckets::new(1.1, 1e-6, 240).unwrap();
+/// assert_eq!(n.schema(), 3);
+/// // The window reaches from 1 µs past 16 minutes before it coarsens.
+/// assert!(n.window_top() > 1000.0);
+/// assert!(NativeBuckets::new(1.0, 1e-6, 240).is_err());
+/// ```
+#[derive(Clone, Debug)]
+pub struct NativeBuckets {
+    layout: Arc<Layout>,
+}
+
+/// Where each observation goes; computed once per family.
+#[derive(Debug)]
+pub(crate) struct Layout {
+    schema: i32,
+    zero_threshold: f64,
+    /// Key of the first fine bucket on each side.
+    first: i32,
+    /// Fine buckets per side.
+    width: usize,
+    /// Key (schema −4) of the first coarse bucket on each side.
+    coarse_first: i32,
+    /// Coarse buckets per side: up to the key of `+Inf`.
+    coarse_width: usize,
+    /// For schema > 0: the 2^schema bucket bounds within one power of two,
+    /// as fractions in [0.5, 1) of it, so a key is a frexp and a search.
+    fractions: Box<[f64]>,
+}
+
+impl NativeBuckets {
+    /// Native buckets that grow by at most `growth_factor` from one to the
+    /// next (schema = the largest in −4..=8 whose factor `2^(2^-schema)` is
+    /// at most `growth_factor`, as client_golang picks it), a zero bucket for
+    /// `|v| <= zero_threshold`, and a window of `max_buckets` buckets per
+    /// sign above it (see the module docs).
+    pub fn new(
+        growth_factor: f64,
+        zero_threshold: f64,
+        max_buckets: u32,
+    ) -> Result<Self, MetricError> {
+        let bad = |why: String| Err(MetricError::InvalidBuckets(why));
+        if !(growth_factor > 1.0 && growth_factor.is_finite()) {
+            return bad(format!(
+                "native growth factor {growth_factor} must be a finite number above 1"
+            ));
+        }
+        if !(zero_threshold >= f64::MIN_POSITIVE && zero_threshold.is_finite()) {
+            return bad(format!(
+                "native zero threshold {zero_threshold} must be finite and at least {:e}",
+                f64::MIN_POSITIVE
+            ));
+        }
+        if !(1..=MAX_NATIVE_BUCKETS).contains(&max_buckets) {
+            return bad(format!(
+                "native bucket cap {max_buckets} is outside 1..={MAX_NATIVE_BUCKETS}"
+            ));
+        }
+        let floor = growth_factor.log2().log2().floor();
+        let schema = if floor <= -8.0 {
+            8
+        } else if floor >= 4.0 {
+            COARSE_SCHEMA
+        } else {
+            -(floor as i32)
+        };
+        let fractions: Box<[f64]> = if schema > 0 {
+            let n = 1u32 << schema;
+            (0..n)
+                .map(|j| (f64::from(j) / f64::from(n) - 1.0).exp2())
+                .collect()
+        } else {
+            Box::new([])
+        };
+        let mut layout = Layout {
+            schema,
+            zero_threshold,
+            first: 0,
+            width: max_buckets as usize,
+            coarse_first: 0,
+            coarse_width: 0,
+            fractions,
+        };
+        layout.first = layout.key(zero_threshold);
+        layout.coarse_first = coarsen(layout.first, schema);
+        let inf_key = coarsen(layout.key(f64::INFINITY), schema);
+        layout.coarse_width = (inf_key - layout.coarse_first + 1) as usize;
+        Ok(NativeBuckets {
+            layout: Arc::new(layout),
+        })
+    }
+
+    /// The settings tinymon's request-latency histograms use: 10% growth
+    /// (schema 3), a zero bucket below 2^-20 s (about 1 µs) and a window of
+    /// 200 buckets per sign, up to 2^5 = 32 s. About 17 KB a series.
+    pub fn seconds() -> Self {
+        NativeBuckets::new(1.1, (-20f64).exp2(), 200).expect("valid native settings")
+    }
+
+    /// The schema of the fine window.
+    pub fn schema(&self) -> i32 {
+        self.layout.schema
+    }
+
+    /// The zero bucket's half-width.
+    pub fn zero_threshold(&self) -> f64 {
+        self.layout.zero_threshold
+    }
+
+    /// The upper bound of the last fine bucket: above it, observations
+    /// go to the coarse buckets.
+    pub fn window_top(&self) -> f64 {
+        upper_bound(
+            self.layout.first + self.layout.width as i32 - 1,
+            self.layout.schema,
+        )
+    }
+
+    pub(crate) fn layout(&self) -> &Arc<Layout> {
+        &self.layout
+    }
+}
+
+/// The upper bound of bucket `key` of `schema`.
+fn upper_bound(key: i32, schema: i32) -> f64 {
+    (f64::from(key) * (-f64::from(schema)).exp2()).exp2()
+}
+
+/// The key at schema −4 of the bucket holding fine bucket `key` of `schema`:
+/// `ceil(key / 2^(schema + 4))`, with an arithmetic shift.
+fn coarsen(key: i32, schema: i32) -> i32 {
+    let shift = schema - COARSE_SCHEMA;
+    (key + (1 << shift) - 1) >> shift
+}
+
+impl Layout {
+    /// Number of counters a series keeps: the zero bucket, then per sign
+    /// (positive first) the fine window and the coarse array.
+    pub(crate) fn slots(&self) -> usize {
+        1 + 2 * self.side()
+    }
+
+    fn side(&self) -> usize {
+        self.width + self.coarse_width
+    }
+
+    /// The key of `|v|`'s bucket at this layout's schema; `v` must be above
+    /// the zero threshold (so normal, not NaN). ±Inf is the key after
+    /// `f64::MAX`'s. Follows client_golang's frexp-and-search method.
+    #[inline]
+    fn key(&self, v: f64) -> i32 {
+        let a = v.abs();
+        let (a, inf) = if a == f64::INFINITY {
+            (f64::MAX, 1)
+        } else {
+            (a, 0)
+        };
+        // frexp for normal numbers: a = frac * 2^exp, frac in [0.5, 1).
+        let bits = a.to_bits();
+        let exp = ((bits >> 52) & 0x7ff) as i32 - 1022;
+        let frac = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
+        let key = if self.schema > 0 {
+            let within = self.fractions.partition_point(|&b| b < frac) as i32;
+            within + (exp - 1) * (1 << self.schema)
+        } else {
+            // A power of two is the top of the bucket below.
+            let key = if frac == 0.5 { exp - 1 } else { exp };
+            let shift = -self.schema;
+            (key + (1 << shift) - 1) >> shift
+        };
+        key + inf
+    }
+
+    /// The counter for an observation, or `None` for NaN (counted in no
+    /// native bucket). Lock-free and allocation-free: a frexp, a search
+    /// over at most 256 fractions, a few integer steps.
+    #[inline]
+    pub(crate) fn slot(&self, v: f64) -> Option<usize> {
+        if v.is_nan() {
+            return None;
+        }
+        if v.abs() <= self.zero_threshold {
+            return Some(0);
+        }
+        let key = self.key(v);
+        let side = if v > 0.0 { 1 } else { 1 + self.side() };
+        // key >= first: keys are monotonic in |v| and |v| > zero_threshold.
+        let fine = (key - self.first) as usize;
+        if fine < self.width {
+            Some(side + fine)
+        } else {
+            let coarse = (coarsen(key, self.schema) - self.coarse_first) as usize;
+            Some(side + self.width + coarse)
+        }
+    }
+}
+
+/// One scrape's native counts: absolute per bucket (not cumulative), laid
+/// out as [`Layout::slots`] says.
+pub struct NativeReading<'a> {
+    pub(super) layout: &'a Layout,
+    pub(super) totals: &'a [u64],
+}
+
+impl NativeReading<'_> {
+    fn coarse_used(&self) -> bool {
+        let l = self.layout;
+        let pos = &self.totals[1 + l.width..1 + l.side()];
+        let neg = &self.totals[1 + l.side() + l.width..];
+        pos.iter().chain(neg).any(|&n| n > 0)
+    }
+
+    /// The schema of this reading: the fine one, or −4 once any observation
+    /// went above the window.
+    pub fn schema(&self) -> i32 {
+        if self.coarse_used() {
+            COARSE_SCHEMA
+        } else {
+            self.layout.schema
+        }
+    }
+
+    /// The zero bucket's half-width.
+    pub fn zero_threshold(&self) -> f64 {
+        self.layout.zero_threshold
+    }
+
+    /// Observations in the zero bucket.
+    pub fn zero_count(&self) -> u64 {
+        self.totals[0]
+    }
+
+    /// `(key, count)` of every non-empty positive bucket at [`Self::schema`],
+    /// ascending.
+    pub fn positive(&self) -> NativeBucketIter<'_> {
+        self.side(1)
+    }
+
+    /// `(key, count)` of every non-empty negative bucket (the bucket of
+    /// `-v` has the key of `v`), ascending by key.
+    pub fn negative(&self) -> NativeBucketIter<'_> {
+        self.side(1 + self.layout.side())
+    }
+
+    fn side(&self, start: usize) -> NativeBucketIter<'_> {
+        let l = self.layout;
+        let fine = &self.totals[start..start + l.width];
+        let coarse = &self.totals[start + l.width..start + l.side()];
+        NativeBucketIter {
+            layout: l,
+            fine,
+            coarse: if self.coarse_used() {
+                Some(coarse)
+            } else {
+                None
+            },
+            next_fine: 0,
+            next_coarse: 0,
+        }
+    }
+}
+
+/// The non-empty buckets of one sign, ascending by key; see
+/// [`NativeReading::positive`].
+pub struct NativeBucketIter<'a> {
+    layout: &'a Layout,
+    fine: &'a [u64],
+    /// `Some` when the reading is written at schema −4: the fine counts are
+    /// merged into these.
+    coarse: Option<&'a [u64]>,
+    next_fine: usize,
+    next_coarse: usize,
+}
+
+impl Iterator for NativeBucketIter<'_> {
+    type Item = (i32, u64);
+
+    fn next(&mut self) -> Option<(i32, u64)> {
+        let l = self.layout;
+        let Some(coarse) = self.coarse else {
+            while self.next_fine < self.fine.len() {
+                let i = self.next_fine;
+                self.next_fine += 1;
+                if self.fine[i] > 0 {
+                    return Some((l.first + i as i32, self.fine[i]));
+                }
+            }
+            return None;
+        };
+        while self.next_coarse < coarse.len() {
+            let c = self.next_coarse;
+            self.next_coarse += 1;
+            let key = l.coarse_first + c as i32;
+            let mut n = coarse[c];
+            // Fine buckets are ascending, so those inside coarse bucket `key`
+            // come next in order.
+            while self.next_fine < self.fine.len()
+                && coarsen(l.first + self.next_fine as i32, l.schema) == key
+            {
+                n += self.fine[self.next_fine];
+                self.next_fine += 1;
+            }
+            if n > 0 {
+                return Some((key, n));
+            }
+        }
+        None
+    }
+}
+
+/// A native reading copied out (see [`super::HistogramSnapshot`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NativeSnapshot {
+    /// The schema the buckets are at.
+    pub schema: i32,
+    /// Observations with `|v| <= zero_threshold`.
+    pub zero_count: u64,
+    /// `(key, count)` of non-empty positive buckets, ascending.
+    pub positive: Vec<(i32, u64)>,
+    /// `(key, count)` of non-empty negative buckets, ascending.
+    pub negative: Vec<(i32, u64)>,
+}
+
+impl NativeSnapshot {
+    pub(super) fn of(r: &NativeReading<'_>) -> Self {
+        NativeSnapshot {
+            schema: r.schema(),
+            zero_count: r.zero_count(),
+            positive: r.positive().collect(),
+            negative: r.negative().collect(),
+        }
+    }
+
+    /// Observations in every native bucket, the zero bucket included
+    /// (equals the histogram's count unless NaN was observed).
+    pub fn total(&self) -> u64 {
+        self.zero_count
+            + self
+                .positive
+                .iter()
+                .chain(&self.negative)
+                .map(|b| b.1)
+                .sum::<u64>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(factor: f64, zero: f64, cap: u32) -> Arc<Layout> {
+        NativeBuckets::new(factor, zero, cap)
+            .unwrap()
+            .layout()
+            .clone()
+    }
+
+    /// The bucket rule, straight from the definition: `v` is in bucket `i`
+    /// when `2^((i-1)/2^n) < v <= 2^(i/2^n)`.
+    fn key_by_definition(v: f64, schema: i32) -> i32 {
+        (v.log2() * f64::from(schema).exp2()).ceil() as i32
+    }
+
+    #[test]
+    fn growth_factor_picks_schema_as_client_golang() {
+        for (factor, schema) in [
+            (1.1, 3),
+            (2.0, 0),
+            (1.0001, 8),
+            (1.5, 1),
+            (4.0, -1),
+            (65536.0, -4),
+            (1e300, -4),
+            (1.0906, 3),
+            (1.0904, 4),
+        ] {
+            assert_eq!(
+                NativeBuckets::new(factor, 1e-9, 10).unwrap().schema(),
+                schema,
+                "{factor}"
+            );
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_a_reason() {
+        for (f, z, c) in [
+            (1.0, 1e-9, 10),
+            (f64::NAN, 1e-9, 10),
+            (f64::INFINITY, 1e-9, 10),
+            (1.1, 0.0, 10),
+            (1.1, -1.0, 10),
+            (1.1, f64::NAN, 10),
+            (1.1, 1e-9, 0),
+            (1.1, 1e-9, MAX_NATIVE_BUCKETS + 1),
+        ] {
+            let err = NativeBuckets::new(f, z, c).unwrap_err().to_string();
+            assert!(err.contains("native"), "{err}");
+        }
+    }
+
+    #[test]
+    fn keys_match_the_definition_away_from_boundaries() {
+        for schema_factor in [1.003, 1.01, 1.1, 1.5, 2.0, 4.0, 16.0, 300.0, 1e5] {
+            let l = layout(schema_factor, 1e-300, 10);
+            let mut v = 1.234e-200;
+            while v < 1e200 {
+                assert_eq!(
+                    l.key(v),
+                    key_by_definition(v, l.schema),
+                    "v={v} schema={}",
+                    l.schema
+                );
+                assert_eq!(l.key(-v), l.key(v));
+                v *= 1.7;
+            }
+        }
+    }
+
+    #[test]
+    fn powers_of_two_are_inclusive_upper_bounds() {
+        for factor in [1.1, 2.0, 4.0, 65536.0] {
+            let l = layout(factor, 1e-300, 10);
+            // 1 is the top of bucket 0 at every schema; 2 of bucket 2^schema
+            // for schema >= 0.
+            assert_eq!(l.key(1.0), 0);
+            assert_eq!(l.key(1.0000001), 1);
+            if l.schema >= 0 {
+                assert_eq!(l.key(2.0), 1 << l.schema);
+            }
+        }
+        let l = layout(1.1, 1e-300, 10);
+        assert_eq!(l.key(f64::MAX), 1024 * 8);
+        assert_eq!(l.key(f64::INFINITY), 1024 * 8 + 1);
+    }
+
+    #[test]
+    fn slots_zero_fine_coarse_and_nan() {
+        let l = layout(2.0, 0.5, 4); // schema 0; window keys 0..4 = (.5, 8]
+        assert_eq!(l.first, -1); // 0.5 is the top of bucket -1
+        assert_eq!(l.slot(f64::NAN), None);
+        assert_eq!(l.slot(0.0), Some(0));
+        assert_eq!(l.slot(-0.5), Some(0));
+        assert_eq!(l.slot(0.75), Some(1 + 1)); // key 0
+        assert_eq!(l.slot(4.0), Some(1 + 3)); // key 2
+                                              // key 4 (16) is past the 4-bucket window (keys -1..=2): coarse
+                                              // key ceil(4/16) = 1; coarse_first = ceil(-1/16) = 0.
+        assert_eq!(l.coarse_first, 0);
+        assert_eq!(l.slot(16.0), Some(1 + 4 + 1));
+        let side = l.side();
+        assert_eq!(l.slot(-0.75), Some(1 + side + 1));
+        assert_eq!(
+            l.slot(f64::NEG_INFINITY),
+            Some(1 + side + l.width + l.coarse_width - 1)
+        );
+        assert!(l.slot(f64::INFINITY).unwrap() < 1 + side);
+    }
+
+    #[test]
+    fn reading_merges_into_schema_minus_four_once_coarse() {
+        let l = layout(2.0, 0.5, 4);
+        let mut totals = vec![0u64; l.slots()];
+        totals[l.slot(0.75).unwrap()] += 2; // key 0
+        totals[l.slot(3.0).unwrap()] += 1; // key 2
+        totals[l.slot(-3.0).unwrap()] += 5;
+        let r = NativeReading {
+            layout: &l,
+            totals: &totals,
+        };
+        assert_eq!(r.schema(), 0);
+        assert_eq!(r.positive().collect::<Vec<_>>(), vec![(0, 2), (2, 1)]);
+        assert_eq!(r.negative().collect::<Vec<_>>(), vec![(2, 5)]);
+        totals[l.slot(1e6).unwrap()] += 1; // key 20 -> coarse 2
+        let r = NativeReading {
+            layout: &l,
+            totals: &totals,
+        };
+        assert_eq!(r.schema(), -4);
+        // Fine keys 0 and 2 both lie in coarse bucket 0 ((2^-16, 1]) and 1.
+        assert_eq!(
+            r.positive().collect::<Vec<_>>(),
+            vec![(0, 2), (1, 1), (2, 1)]
+        );
+        assert_eq!(r.negative().collect::<Vec<_>>(), vec![(1, 5)]);
+        let s = NativeSnapshot::of(&r);
+        assert_eq!(s.total(), 9);
+    }
+}

@@ -1,0 +1,314 @@
+//! Native histograms end to end: the real binary under traffic, scraped at
+//! once by two Debian Prometheus 2.42 servers.
+//!
+//! - *native*: `--enable-feature=native-histograms` and `exemplar-storage`.
+//!   It offers protobuf first, so it stores `server_handle_request_seconds`
+//!   as a native histogram (2.42 then ignores the classic buckets of the
+//!   same message).
+//! - *classic*: no flags. It scrapes OpenMetrics and stores the classic
+//!   buckets, as any Prometheus without native histograms does.
+//!
+//! The traffic is `/work` with known delays, so the true p99 is known: the
+//! native estimate must land near it and in the classic bucket that holds
+//! the classic estimate; counts and sums must agree with the counter and
+//! with the classic series; the trace ids sent come back as exemplars.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::prom::{wait_for, LocalPrometheus, PromApi};
+use common::Tinymon;
+use serde_json::Value;
+use tinymon_test_support::client::Connection;
+
+/// Copies bytes both ways between a client and `to`, and notes whether the
+/// server ever answered with the protobuf Content-Type.
+fn recording_proxy(
+    to: std::net::SocketAddr,
+    saw_protobuf: Arc<AtomicBool>,
+) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = TcpStream::connect(to) else {
+                continue;
+            };
+            let (mut c_read, mut s_write) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut c_read, &mut s_write);
+            });
+            let saw = saw_protobuf.clone();
+            let (mut s_read, mut c_write) = (server, client);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 16384];
+                while let Ok(n) = s_read.read(&mut buf) {
+                    if n == 0 || c_write.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    let chunk = String::from_utf8_lossy(&buf[..n]);
+                    if chunk.contains("Content-Type: application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited") {
+                        saw.store(true, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// The single value of an instant query that must return one series.
+fn scalar(api: &PromApi, expr: &str) -> Result<f64, String> {
+    let v = api.query(expr);
+    match v.as_slice() {
+        [one] => one["value"][1]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("{expr}: {one}")),
+        other => Err(format!("{expr}: {} series: {other:?}", other.len())),
+    }
+}
+
+/// How many samples of `expr` Prometheus has stored over the last minute.
+fn samples(api: &PromApi, expr: &str) -> usize {
+    api.query(&format!("count_over_time({expr}[1m])"))
+        .first()
+        .and_then(|s| s["value"][1].as_str()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn trace_for(i: usize) -> (String, String) {
+    let trace_id = format!(
+        "{:032x}",
+        0x5eed_0000_0000_0000_0000_0000_0000_0000u128 + i as u128
+    );
+    (
+        format!("00-{trace_id}-{:016x}-01", 0xabc0 + i as u64),
+        trace_id,
+    )
+}
+
+/// The delays sent: 10..=109 ms, once each. 99 of the 100 requests take at
+/// most ~108 ms, so the true p99 lies between 0.108 and 0.109 s plus the
+/// handler's overhead.
+const DELAYS_MS: std::ops::RangeInclusive<u64> = 10..=109;
+
+#[test]
+fn native_histograms_on_a_real_prometheus_agree_with_classic_ones() {
+    let t = Tinymon::start(&[]);
+    // Create the /work series before Prometheus starts, so every request
+    // below falls inside the rate window of both servers.
+    assert_eq!(t.get("/work?delay_ms=0").status, 200);
+    let saw = Arc::new(AtomicBool::new(false));
+    let proxy = recording_proxy(t.addr, saw.clone());
+    let native = LocalPrometheus::start(
+        "native",
+        &proxy.to_string(),
+        &[
+            "--enable-feature=native-histograms",
+            "--enable-feature=exemplar-storage",
+        ],
+    );
+    let classic = LocalPrometheus::start("classic", &t.addr.to_string(), &[]);
+    native.wait_up(Duration::from_secs(30));
+    classic.wait_up(Duration::from_secs(30));
+    let (n, c) = (native.api(), classic.api());
+    assert!(
+        saw.load(Ordering::Relaxed),
+        "the native server's scrape was not protobuf"
+    );
+    wait_for(
+        "two scrapes before the traffic",
+        Duration::from_secs(20),
+        || {
+            let (a, b) = (
+                samples(&n, "server_handle_request_total{path=\"/work\"}"),
+                samples(&c, "server_handle_request_total{path=\"/work\"}"),
+            );
+            if a >= 2 && b >= 2 {
+                Ok(())
+            } else {
+                Err(format!("native {a}, classic {b}"))
+            }
+        },
+    );
+
+    // 100 /work requests over 4 connections, each with its own traceparent.
+    let delays: Vec<u64> = DELAYS_MS.collect();
+    std::thread::scope(|s| {
+        for (k, chunk) in delays.chunks(25).enumerate() {
+            let addr = t.addr;
+            s.spawn(move || {
+                let mut conn = Connection::open(addr, Duration::from_secs(10)).unwrap();
+                for (j, d) in chunk.iter().enumerate() {
+                    let (traceparent, _) = trace_for(k * 25 + j);
+                    let r = conn
+                        .request_with(
+                            "GET",
+                            &format!("/work?delay_ms={d}"),
+                            &[("traceparent", &traceparent)],
+                        )
+                        .unwrap();
+                    assert_eq!(r.status, 200);
+                }
+            });
+        }
+    });
+    let sent = delays.len() as f64 + 1.0;
+
+    // Both servers have scraped the final counts.
+    let total = "sum(server_handle_request_total{path=\"/work\"})";
+    for (name, api) in [("native", &n), ("classic", &c)] {
+        wait_for(
+            &format!("{name}: the final count"),
+            Duration::from_secs(20),
+            || match scalar(api, total)? {
+                v if v == sent => Ok(()),
+                v => Err(format!("{v}")),
+            },
+        );
+    }
+
+    // The counts and sums: native against the counter and the classic series.
+    let native_count = scalar(
+        &n,
+        "sum(histogram_count(server_handle_request_seconds{path=\"/work\"}))",
+    )
+    .unwrap();
+    assert_eq!(
+        native_count, sent,
+        "histogram_count against the request counter"
+    );
+    let native_sum = scalar(
+        &n,
+        "sum(histogram_sum(server_handle_request_seconds{path=\"/work\"}))",
+    )
+    .unwrap();
+    let classic_sum = scalar(&c, "sum(server_handle_request_seconds_sum{path=\"/work\"})").unwrap();
+    let want_sum = delays.iter().sum::<u64>() as f64 / 1000.0;
+    assert!(
+        (native_sum - classic_sum).abs() <= 1e-9 * classic_sum,
+        "histogram_sum {native_sum} against the classic _sum {classic_sum}"
+    );
+    assert!(
+        native_sum >= want_sum && native_sum < want_sum + 2.0,
+        "sum {native_sum} for {want_sum} s of delays"
+    );
+    // The classic histogram is gone from the native server: 2.42 keeps one.
+    assert!(n.query("server_handle_request_seconds_bucket").is_empty());
+
+    // p99, native (the query) against classic and the truth.
+    let native_p99 = scalar(
+        &n,
+        "histogram_quantile(0.99, rate(server_handle_request_seconds{path=\"/work\"}[1m]))",
+    )
+    .unwrap();
+    let classic_p99 = scalar(
+        &c,
+        "histogram_quantile(0.99, sum by (le) (rate(server_handle_request_seconds_bucket{path=\"/work\"}[1m])))",
+    )
+    .unwrap();
+    eprintln!(
+        "p99: native {native_p99:.4} s, classic {classic_p99:.4} s, true 0.108-0.109 s + overhead"
+    );
+    // The classic estimate interpolates inside the bucket (0.1, 0.25].
+    assert!(
+        classic_p99 > 0.1 && classic_p99 <= 0.25,
+        "classic p99 {classic_p99}"
+    );
+    assert!(
+        native_p99 > 0.1 && native_p99 <= 0.25,
+        "native p99 {native_p99} outside the classic estimate's bucket"
+    );
+    // Schema 3 buckets are 9% wide: the native estimate is within one
+    // bucket of the truth, which a classic bucket 150 ms wide is not.
+    assert!(
+        (0.108 / 1.1..=0.109 * 1.1 + 0.005).contains(&native_p99),
+        "native p99 {native_p99}"
+    );
+
+    // The dashboard's native panel runs on the native server.
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/grafana/dashboards/tinymon.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let native_exprs: Vec<String> = dash["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["title"].as_str().is_some_and(|t| t.contains("native")))
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| {
+            t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "1m")
+                .replace("$instance", ".*")
+                .replace("$path", ".*")
+        })
+        .collect();
+    assert!(!native_exprs.is_empty(), "no native panel in the dashboard");
+    for expr in &native_exprs {
+        let v = n.query(expr);
+        let work = v
+            .iter()
+            .find(|s| s["metric"]["path"] == "/work")
+            .unwrap_or_else(|| panic!("{expr}: {v:?}"));
+        let q: f64 = work["value"][1].as_str().unwrap().parse().unwrap();
+        assert!(q > 0.0 && q < 0.25, "{expr}: {q}");
+    }
+
+    // Exemplars: the trace ids sent, on the counter and the histogram.
+    let sent_ids: Vec<String> = (0..delays.len()).map(|i| trace_for(i).1).collect();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    for metric in [
+        "server_handle_request_total",
+        "server_handle_request_seconds",
+    ] {
+        wait_for(
+            &format!("exemplars of {metric}"),
+            Duration::from_secs(20),
+            || {
+                let v = n.api(&format!(
+                    "/api/v1/query_exemplars?query={metric}{{path=\"/work\"}}&start={}&end={}",
+                    now - 300,
+                    now + 60
+                ));
+                let ids: Vec<String> = v["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|series| series["exemplars"].as_array().cloned().unwrap_or_default())
+                    .filter_map(|e| e["labels"]["trace_id"].as_str().map(str::to_owned))
+                    .collect();
+                if !ids.is_empty() && ids.iter().all(|id| sent_ids.contains(id)) {
+                    Ok(())
+                } else {
+                    Err(format!("{v}"))
+                }
+            },
+        );
+    }
+
+    // Without flags: OpenMetrics (le="1.0", never le="1"), and up.
+    assert_eq!(scalar(&c, "up").unwrap(), 1.0);
+    assert!(!c
+        .query("server_handle_request_seconds_bucket{le=\"1.0\"}")
+        .is_empty());
+    assert!(c
+        .query("server_handle_request_seconds_bucket{le=\"1\"}")
+        .is_empty());
+}
