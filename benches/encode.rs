@@ -12,6 +12,11 @@
 //! prometheus-client writes OpenMetrics text, so `tinymon-openmetrics` is
 //! the like-for-like row against it; `tinymon` (text 0.0.4) is the one
 //! against `prometheus`, which writes 0.0.4.
+//!
+//! The `-protobuf` rows write what Prometheus scrapes as protobuf: the
+//! delimited client_model `MetricFamily` stream (prometheus-client's
+//! `prometheus_protobuf::encode_to_vec`, which builds prost messages and
+//! serialises them).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use prometheus_client::encoding::text::encode as pc_encode;
@@ -20,7 +25,7 @@ use prometheus_client::metrics::family::Family as PcFamily;
 use prometheus_client::metrics::gauge::Gauge as PcGauge;
 use prometheus_client::metrics::histogram::Histogram as PcHistogram;
 use prometheus_client::registry::Registry as PcRegistry;
-use tinymon::encode::{OpenMetricsEncoder, TextEncoder};
+use tinymon::encode::{OpenMetricsEncoder, ProtobufEncoder, TextEncoder};
 use tinymon::metrics::{Counter, Family, Gauge, Histogram, Registry, DEFAULT_BUCKETS};
 
 const SETS: usize = 50;
@@ -164,6 +169,8 @@ fn bench_service(crit: &mut Criterion) {
     group.bench_function("tinymon", |b| b.iter(|| enc.encode(&t).len()));
     let mut om = OpenMetricsEncoder::new();
     group.bench_function("tinymon-openmetrics", |b| b.iter(|| om.encode(&t).len()));
+    let mut pb = ProtobufEncoder::new();
+    group.bench_function("tinymon-protobuf", |b| b.iter(|| pb.encode(&t).len()));
 
     let p = prometheus_service();
     let penc = prometheus::TextEncoder::new();
@@ -176,6 +183,16 @@ fn bench_service(crit: &mut Criterion) {
         })
     });
 
+    let pbenc = prometheus::ProtobufEncoder::new();
+    let mut pbbuf = Vec::new();
+    group.bench_function("prometheus-protobuf", |b| {
+        b.iter(|| {
+            pbbuf.clear();
+            prometheus::Encoder::encode(&pbenc, &p.gather(), &mut pbbuf).unwrap();
+            pbbuf.len()
+        })
+    });
+
     let c = client_service();
     let mut cbuf = String::new();
     group.bench_function("prometheus-client", |b| {
@@ -185,6 +202,7 @@ fn bench_service(crit: &mut Criterion) {
             cbuf.len()
         })
     });
+    group.bench_function("prometheus-client-protobuf", |b| b.iter(|| pc_protobuf(&c)));
     group.finish();
 }
 
@@ -231,6 +249,30 @@ fn bench_counters(crit: &mut Criterion) {
             pbuf.len()
         })
     });
+    let mut pb = ProtobufEncoder::new();
+    group.bench_with_input(
+        BenchmarkId::new("tinymon-protobuf", COUNTERS),
+        &t,
+        |b, t| b.iter(|| pb.encode(t).len()),
+    );
+    let pbenc = prometheus::ProtobufEncoder::new();
+    let mut pbbuf = Vec::new();
+    group.bench_with_input(
+        BenchmarkId::new("prometheus-protobuf", COUNTERS),
+        &p,
+        |b, p| {
+            b.iter(|| {
+                pbbuf.clear();
+                prometheus::Encoder::encode(&pbenc, &p.gather(), &mut pbbuf).unwrap();
+                pbbuf.len()
+            })
+        },
+    );
+    group.bench_with_input(
+        BenchmarkId::new("prometheus-client-protobuf", COUNTERS),
+        &c,
+        |b, c| b.iter(|| pc_protobuf(c)),
+    );
     let mut cbuf = String::new();
     group.bench_with_input(
         BenchmarkId::new("prometheus-client", COUNTERS),
@@ -244,6 +286,13 @@ fn bench_counters(crit: &mut Criterion) {
         },
     );
     group.finish();
+}
+
+/// prometheus-client's protobuf stream (it returns a fresh `Vec`).
+fn pc_protobuf(c: &PcRegistry) -> usize {
+    prometheus_client::encoding::prometheus_protobuf::encode_to_vec(c)
+        .unwrap()
+        .len()
 }
 
 criterion_group!(benches, bench_service, bench_counters);

@@ -5,7 +5,9 @@
 //! - histogram observe through a handle held by the caller;
 //! - counter inc through a lookup (3 labels);
 //! - two threads observing the same series at once (time per observation,
-//!   measured over both threads' wall time).
+//!   measured over both threads' wall time);
+//! - tinymon alone: a held histogram with native buckets beside the
+//!   classic ones, against the classic-only one (the native cost).
 //!
 //! Label values are prepared up front, as a service holds them in statics,
 //! so only the library's own work is measured.
@@ -17,7 +19,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use prometheus_client::metrics::counter::Counter as PcCounter;
 use prometheus_client::metrics::family::Family as PcFamily;
 use prometheus_client::metrics::histogram::Histogram as PcHistogram;
-use tinymon::metrics::{Counter, Family, Histogram, DEFAULT_BUCKETS};
+use tinymon::metrics::{Buckets, Counter, Family, Histogram, NativeBuckets, DEFAULT_BUCKETS};
 
 const LABELS: [&str; 4] = ["http", "GET", "/api/v1/users", "200"];
 const NAMES: [&str; 4] = ["type", "method", "path", "status"];
@@ -95,6 +97,26 @@ fn bench_observe(crit: &mut Criterion) {
     let ch1 = ch.get_or_create_owned(&cl4);
     g.bench_function("prometheus-client", |b| {
         b.iter(|| ch1.observe(black_box(0.042)))
+    });
+    g.finish();
+
+    // Values spread over several buckets of both kinds, as latencies are.
+    let values: Vec<f64> = (0..64).map(|i| 0.0007 * 1.37f64.powi(i % 24)).collect();
+    let mut g = crit.benchmark_group("histogram_observe_native");
+    let classic = Histogram::new(Buckets::default());
+    let native = Histogram::new(Buckets::default().with_native(NativeBuckets::seconds()));
+    let mut i = 0;
+    g.bench_function("tinymon-classic", |b| {
+        b.iter(|| {
+            i = (i + 1) & 63;
+            classic.observe(black_box(values[i]))
+        })
+    });
+    g.bench_function("tinymon-classic+native", |b| {
+        b.iter(|| {
+            i = (i + 1) & 63;
+            native.observe(black_box(values[i]))
+        })
     });
     g.finish();
 

@@ -107,6 +107,9 @@ where
 
 impl<M: Metric, const N: usize> Family<M, N> {
     /// A family whose series are built from `config` (buckets for histograms).
+    // Not inlined: families are built once, and a copy per call site would
+    // only grow the binary.
+    #[inline(never)]
     pub fn with_config(
         name: &str,
         help: &str,

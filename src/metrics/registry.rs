@@ -162,6 +162,7 @@ impl Registry {
     }
 
     /// Adds a labelled family and returns a shared handle to it.
+    #[inline(never)]
     pub fn register<M: Metric, const N: usize>(
         &self,
         family: Family<M, N>,

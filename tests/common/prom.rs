@@ -126,6 +126,11 @@ impl PromApi {
     /// Runs every query of the repository's dashboard with its variables
     /// set to "All"; returns how many ran, and fails listing every query
     /// that errored or came back empty.
+    ///
+    /// The native-histogram panel is left out: the stores these tests run
+    /// (Prometheus 2.42 keeping classic buckets, VictoriaMetrics) hold no
+    /// native histograms. tests/native_histograms.rs runs its queries on a
+    /// 2.42 that keeps native ones.
     pub fn check_dashboard(&self) -> usize {
         let dash: Value = serde_json::from_str(
             &std::fs::read_to_string(format!(
@@ -138,6 +143,12 @@ impl PromApi {
         let mut failures = Vec::new();
         let mut checked = 0;
         for panel in dash["panels"].as_array().unwrap() {
+            if panel["title"]
+                .as_str()
+                .is_some_and(|t| t.contains("(native histogram)"))
+            {
+                continue;
+            }
             for target in panel["targets"].as_array().into_iter().flatten() {
                 // $__rate_interval is four scrape intervals here (5 s).
                 let expr = target["expr"]
