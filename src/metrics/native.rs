@@ -105,18 +105,16 @@ impl NativeBuckets {
                 "native bucket cap {max_buckets} is outside 1..={MAX_NATIVE_BUCKETS}"
             ));
         }
-        let floor = growth_factor.log2().log2().floor();
-        let schema = if floor <= -8.0 {
-            8
-        } else if floor >= 4.0 {
-            COARSE_SCHEMA
-        } else {
-            -(floor as i32)
-        };
+        let schema = schema_for(growth_factor);
         let fractions: Box<[f64]> = if schema > 0 {
             let n = 1u32 << schema;
+            // The first is 0.5 exactly, so powers of two land where the
+            // definition puts them whatever exp2's last bit does.
             (0..n)
-                .map(|j| (f64::from(j) / f64::from(n) - 1.0).exp2())
+                .map(|j| match j {
+                    0 => 0.5,
+                    _ => (f64::from(j) / f64::from(n) - 1.0).exp2(),
+                })
                 .collect()
         } else {
             Box::new([])
@@ -168,6 +166,29 @@ impl NativeBuckets {
     pub(crate) fn layout(&self) -> &Arc<Layout> {
         &self.layout
     }
+}
+
+/// The largest schema in −4..=8 whose growth `2^(2^-schema)` is at most
+/// `factor` (> 1): what client_golang computes as
+/// `-floor(log2(log2(factor)))`, here by comparing with the growths
+/// themselves (squares and square roots of 2, exact or correctly rounded),
+/// so that a factor of exactly 2, 4 or 16 gets its schema on any libm.
+fn schema_for(factor: f64) -> i32 {
+    let (mut schema, mut growth) = (0, 2.0f64);
+    if factor >= 2.0 {
+        // Each schema down squares the growth: 4, 16, 256, 65536.
+        while schema > COARSE_SCHEMA && factor >= growth * growth {
+            growth *= growth;
+            schema -= 1;
+        }
+    } else {
+        // Each schema up takes its square root: 2^(1/2), 2^(1/4), ...
+        while schema < 8 && factor < growth {
+            growth = growth.sqrt();
+            schema += 1;
+        }
+    }
+    schema
 }
 
 /// The upper bound of bucket `key` of `schema`.
@@ -244,8 +265,9 @@ impl Layout {
     }
 }
 
-/// One scrape's native counts: absolute per bucket (not cumulative), laid
-/// out as [`Layout::slots`] says.
+/// One scrape's native counts: absolute per bucket (not cumulative), read
+/// through [`NativeReading::positive`], [`NativeReading::negative`] and
+/// [`NativeReading::zero_count`].
 pub struct NativeReading<'a> {
     pub(super) layout: &'a Layout,
     pub(super) totals: &'a [u64],
