@@ -107,13 +107,20 @@ impl NativeBuckets {
         }
         let schema = schema_for(growth_factor);
         let fractions: Box<[f64]> = if schema > 0 {
-            let n = 1u32 << schema;
-            // The first is 0.5 exactly, so powers of two land where the
-            // definition puts them whatever exp2's last bit does.
-            (0..n)
-                .map(|j| match j {
-                    0 => 0.5,
-                    _ => (f64::from(j) / f64::from(n) - 1.0).exp2(),
+            // 2^(j/2^schema - 1) = 0.5 × the roots 2^(2^-k) of j's bits,
+            // each root a square root of the one before: no libm (exp2 and
+            // its tables would cost 3 KB of the binary), a few ulps at
+            // most, and 0.5 exactly for j = 0, so powers of two land where
+            // the definition puts them.
+            let mut roots = [2.0f64; 9];
+            for k in 1..roots.len() {
+                roots[k] = roots[k - 1].sqrt();
+            }
+            (0..1u32 << schema)
+                .map(|j| {
+                    (0..schema)
+                        .filter(|bit| j & (1 << bit) != 0)
+                        .fold(0.5, |f, bit| f * roots[(schema - bit) as usize])
                 })
                 .collect()
         } else {
@@ -484,6 +491,23 @@ mod tests {
                 );
                 assert_eq!(l.key(-v), l.key(v));
                 v *= 1.7;
+            }
+        }
+    }
+
+    #[test]
+    fn fractions_are_the_bucket_bounds_within_a_power_of_two() {
+        for factor in [1.5, 1.1, 1.0001] {
+            let l = layout(factor, 1e-300, 10);
+            let n = l.fractions.len();
+            assert_eq!(n, 1 << l.schema);
+            for (j, &f) in l.fractions.iter().enumerate() {
+                let want = (j as f64 / n as f64 - 1.0).exp2();
+                assert!(
+                    (f - want).abs() <= 1e-14,
+                    "schema {} j {j}: {f} vs {want}",
+                    l.schema
+                );
             }
         }
     }
