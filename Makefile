@@ -6,6 +6,7 @@
 #   make image  tinymon:local, FROM scratch with that binary
 #   make up     the compose stack (SCALE=3 for three replicas); make down, make logs
 #   make bench  criterion benches of the encoder and observe path
+#   make bench-requests  instructions per request (callgrind)
 
 CARGO  ?= cargo
 TARGET := x86_64-unknown-linux-gnu
@@ -27,7 +28,7 @@ RUST_IMAGE ?= rust:1-bookworm
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 SCALE  ?= 1
 
-.PHONY: run build test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http image env-file up up-longterm down logs fmt clippy clean
+.PHONY: run build test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests image env-file up up-longterm down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
@@ -46,8 +47,10 @@ build:
 
 # The tests use real tools: promtool and prometheus (Debian package
 # prometheus), amtool and Alertmanager (prometheus-alertmanager), a Docker
-# engine (docker.io) with docker-compose, and busybox-static for the wget in
-# the locally built Prometheus and Alertmanager images.
+# engine (docker.io) with docker-compose, busybox-static for the wget in
+# the locally built Prometheus and Alertmanager images, and protoc
+# (protobuf-compiler), which prometheus-client's protobuf encoder, a bench
+# rival, needs to build.
 TOOLS    := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager \
             prometheus-alertmanager:prometheus-alertmanager victoria-metrics:victoria-metrics \
             dockerd:docker.io \
@@ -176,6 +179,12 @@ bench:
 bench-http: build
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
 	$(CARGO) bench --locked --bench http
+
+# Instructions per /hello request under callgrind: bare tiny_http, the same
+# with RedMetrics, and tinymon's Service. Needs valgrind (Debian package).
+bench-requests:
+	@command -v valgrind >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind >/dev/null; } || { echo "install valgrind: apt-get install valgrind" >&2; exit 1; }
+	$(CARGO) bench --locked --bench request_cost
 
 fmt:
 	$(CARGO) fmt --all

@@ -1,11 +1,15 @@
-//! The cost of recording: tinymon against the `prometheus` and
-//! `prometheus-client` crates in the same run.
+//! The cost of recording: tinymon against the `prometheus`,
+//! `prometheus-client`, `fastmetrics` and `measured` crates in the same run
+//! (`measured` on the held-handle rows only: its label lookups need a
+//! typed label group, and dynamic string labels an interner).
 //!
 //! - histogram observe through a label lookup (4 labels) on every call;
 //! - histogram observe through a handle held by the caller;
-//! - counter inc through a lookup (3 labels);
-//! - two threads observing the same series at once (time per observation,
-//!   measured over both threads' wall time);
+//! - counter inc through a lookup (3 labels), and through a held handle;
+//! - gauge set through a held handle;
+//! - two threads observing the same series at once, and two threads each
+//!   on its own series of one family (time per observation, measured over
+//!   both threads' wall time);
 //! - tinymon alone: a held histogram with native buckets beside the
 //!   classic ones, against the classic-only one (the native cost).
 //!
@@ -16,10 +20,19 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use fastmetrics::encoder::{EncodeLabelSet, LabelSetEncoder};
+use fastmetrics::metrics::counter::Counter as FmCounter;
+use fastmetrics::metrics::family::Family as FmFamily;
+use fastmetrics::metrics::gauge::Gauge as FmGauge;
+use fastmetrics::metrics::histogram::Histogram as FmHistogram;
+use fastmetrics::raw::LabelSetSchema;
 use prometheus_client::metrics::counter::Counter as PcCounter;
 use prometheus_client::metrics::family::Family as PcFamily;
+use prometheus_client::metrics::gauge::Gauge as PcGauge;
 use prometheus_client::metrics::histogram::Histogram as PcHistogram;
-use tinymon::metrics::{Buckets, Counter, Family, Histogram, NativeBuckets, DEFAULT_BUCKETS};
+use tinymon::metrics::{
+    Buckets, Counter, Family, Gauge, Histogram, NativeBuckets, DEFAULT_BUCKETS,
+};
 
 const LABELS: [&str; 4] = ["http", "GET", "/api/v1/users", "200"];
 const NAMES: [&str; 4] = ["type", "method", "path", "status"];
@@ -36,6 +49,35 @@ fn pc_labels(n: usize) -> PcLabels {
 
 fn new_pc_histogram() -> PcHistogram {
     PcHistogram::new(DEFAULT_BUCKETS)
+}
+
+/// fastmetrics takes a typed label set: the same label values as `&str`s.
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct FmLabels<const N: usize>([&'static str; N]);
+
+impl<const N: usize> LabelSetSchema for FmLabels<N> {
+    fn names() -> Option<&'static [&'static str]> {
+        Some(&NAMES[..N])
+    }
+}
+
+impl<const N: usize> EncodeLabelSet for FmLabels<N> {
+    fn encode(&self, encoder: &mut dyn LabelSetEncoder) -> fastmetrics::error::Result<()> {
+        for (name, value) in NAMES.iter().zip(self.0) {
+            encoder.encode(&(*name, value))?;
+        }
+        Ok(())
+    }
+}
+
+fn new_fm_histogram() -> FmHistogram {
+    FmHistogram::new(DEFAULT_BUCKETS)
+}
+
+fn new_measured_histogram() -> measured::Histogram<11> {
+    measured::Histogram::with_metadata(measured::metric::histogram::Thresholds::with_buckets(
+        DEFAULT_BUCKETS,
+    ))
 }
 
 /// Families with a few neighbouring series, so lookups are not trivially
@@ -70,6 +112,14 @@ fn bench_observe(crit: &mut Criterion) {
     }
     let cl4 = pc_labels(4);
     let cl3 = pc_labels(3);
+    let fh = FmFamily::<FmLabels<4>, FmHistogram>::new(new_fm_histogram);
+    let fc = FmFamily::<FmLabels<3>, FmCounter>::default();
+    for path in ["/a", "/b", "/c", "/d", "/e", "/f", "/g"] {
+        fh.with_or_new(&FmLabels(["http", "GET", path, "200"]), |h| h.observe(0.1));
+        fc.with_or_new(&FmLabels(["http", "GET", path]), |c| c.inc());
+    }
+    let fl4 = FmLabels(LABELS);
+    let fl3 = FmLabels([LABELS[0], LABELS[1], LABELS[2]]);
 
     let mut g = crit.benchmark_group("histogram_observe_lookup");
     g.bench_function("tinymon", |b| {
@@ -87,6 +137,9 @@ fn bench_observe(crit: &mut Criterion) {
     g.bench_function("prometheus-client", |b| {
         b.iter(|| ch.get_or_create(black_box(&cl4)).observe(black_box(0.042)))
     });
+    g.bench_function("fastmetrics", |b| {
+        b.iter(|| fh.with_or_new(black_box(&fl4), |h| h.observe(black_box(0.042))))
+    });
     g.finish();
 
     let mut g = crit.benchmark_group("histogram_observe_handle");
@@ -98,6 +151,10 @@ fn bench_observe(crit: &mut Criterion) {
     g.bench_function("prometheus-client", |b| {
         b.iter(|| ch1.observe(black_box(0.042)))
     });
+    let fh1 = new_fm_histogram();
+    g.bench_function("fastmetrics", |b| b.iter(|| fh1.observe(black_box(0.042))));
+    let mh1 = new_measured_histogram();
+    g.bench_function("measured", |b| b.iter(|| mh1.observe(black_box(0.042))));
     g.finish();
 
     // Values spread over several buckets of both kinds, as latencies are.
@@ -133,6 +190,43 @@ fn bench_observe(crit: &mut Criterion) {
             cc.get_or_create(black_box(&cl3)).inc();
         })
     });
+    g.bench_function("fastmetrics", |b| {
+        b.iter(|| fc.with_or_new(black_box(&fl3), |c| c.inc()))
+    });
+    g.finish();
+
+    let mut g = crit.benchmark_group("counter_inc_handle");
+    let tc1 = tc.get_or_create(l3);
+    g.bench_function("tinymon", |b| b.iter(|| black_box(&tc1).inc()));
+    let pc1 = pc.with_label_values(l3);
+    g.bench_function("prometheus", |b| b.iter(|| black_box(&pc1).inc()));
+    let cc1 = cc.get_or_create_owned(&cl3);
+    g.bench_function("prometheus-client", |b| {
+        b.iter(|| {
+            black_box(&cc1).inc();
+        })
+    });
+    let fc1 = FmCounter::<u64>::default();
+    g.bench_function("fastmetrics", |b| b.iter(|| black_box(&fc1).inc()));
+    let mc1 = measured::Counter::new();
+    g.bench_function("measured", |b| b.iter(|| black_box(&mc1).inc()));
+    g.finish();
+
+    let mut g = crit.benchmark_group("gauge_set_handle");
+    let tg = Gauge::new();
+    g.bench_function("tinymon", |b| b.iter(|| tg.set(black_box(3.5))));
+    let pg = prometheus::Gauge::new("g", "g").unwrap();
+    g.bench_function("prometheus", |b| b.iter(|| pg.set(black_box(3.5))));
+    let cg = PcGauge::<f64, std::sync::atomic::AtomicU64>::default();
+    g.bench_function("prometheus-client", |b| {
+        b.iter(|| {
+            cg.set(black_box(3.5));
+        })
+    });
+    let fg = FmGauge::<f64>::default();
+    g.bench_function("fastmetrics", |b| b.iter(|| fg.set(black_box(3.5))));
+    let mg = measured::FloatGauge::new();
+    g.bench_function("measured", |b| b.iter(|| mg.set(black_box(3.5))));
     g.finish();
 
     // Two threads on one series: contention on the same cache lines.
@@ -146,7 +240,66 @@ fn bench_observe(crit: &mut Criterion) {
     g.bench_function("prometheus-client", |b| {
         b.iter_custom(|n| two_threads(n, || ch1.observe(0.042)))
     });
+    g.bench_function("fastmetrics", |b| {
+        b.iter_custom(|n| two_threads(n, || fh1.observe(0.042)))
+    });
+    g.bench_function("measured", |b| {
+        b.iter_custom(|n| two_threads(n, || mh1.observe(0.042)))
+    });
     g.finish();
+
+    // Two threads, each on its own series of one family (held handles):
+    // no shared counters, but neighbouring memory.
+    let mut g = crit.benchmark_group("histogram_observe_handle_2_threads_2_series");
+    let other = ["http", "GET", "/a", "200"];
+    let th2 = th.get_or_create(&other);
+    g.bench_function("tinymon", |b| {
+        b.iter_custom(|n| two_threads_each(n, || th1.observe(0.042), || th2.observe(0.042)))
+    });
+    let ph2 = ph.with_label_values(&other);
+    g.bench_function("prometheus", |b| {
+        b.iter_custom(|n| two_threads_each(n, || ph1.observe(0.042), || ph2.observe(0.042)))
+    });
+    let ch2 = ch.get_or_create_owned(&pc_labels_of(&other));
+    g.bench_function("prometheus-client", |b| {
+        b.iter_custom(|n| two_threads_each(n, || ch1.observe(0.042), || ch2.observe(0.042)))
+    });
+    let fh2 = new_fm_histogram();
+    g.bench_function("fastmetrics", |b| {
+        b.iter_custom(|n| two_threads_each(n, || fh1.observe(0.042), || fh2.observe(0.042)))
+    });
+    let mh2 = new_measured_histogram();
+    g.bench_function("measured", |b| {
+        b.iter_custom(|n| two_threads_each(n, || mh1.observe(0.042), || mh2.observe(0.042)))
+    });
+    g.finish();
+}
+
+fn pc_labels_of(values: &[&str; 4]) -> PcLabels {
+    NAMES
+        .iter()
+        .zip(values)
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Runs `a` on one thread and `b` on another, `iters` times each; returns
+/// the wall time, i.e. the time per operation as each caller sees it.
+fn two_threads_each(iters: u64, a: impl Fn() + Sync, b: impl Fn() + Sync) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for _ in 0..iters {
+                a();
+            }
+        });
+        s.spawn(|| {
+            for _ in 0..iters {
+                b();
+            }
+        });
+    });
+    start.elapsed()
 }
 
 /// Runs `op` `iters` times on each of two threads; returns the wall time per

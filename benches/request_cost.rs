@@ -1,0 +1,168 @@
+//! Instructions per `/hello` request, counted by callgrind: repeatable on a
+//! shared machine, where times are not.
+//!
+//! Three servers answer `GET /hello` with the same 19-byte body:
+//!
+//! - `bare`: a tiny_http loop and `Request::respond`, no metrics;
+//! - `red`: the same loop with [`RedMetrics::serve`] around the handler, so
+//!   the difference to `bare` is the RED instrumentation alone (request
+//!   counter with exemplar slot, in-flight gauge, status gauge, latency
+//!   histogram with classic and native buckets, two clock reads);
+//! - `service`: tinymon's own pipeline (`Service` on `Server`): routing,
+//!   the RFC 9112 framing checks, the connection guard, the RED metrics and
+//!   its own response writer.
+//!
+//! Each runs under `valgrind --tool=callgrind` twice, for 300 and 1,300
+//! requests on one keep-alive connection; the difference of the two totals
+//! over 1,000 is the cost of one request, with start-up and shutdown
+//! cancelled out. Every thread is counted (the guard's 100 ms ticks in
+//! `service` too, which makes that row drift by a few instructions).
+//!
+//! `make bench-requests` runs it (needs valgrind).
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use tiny_http::{Header, Method, Request, Response};
+use tinymon::http::{RedMetrics, Reply, Server, ServerSettings, Service};
+use tinymon::metrics::Registry;
+
+const HELLO: &str = "hello from tinymon\n";
+const FEW: u64 = 300;
+const MANY: u64 = 1_300;
+const MODES: [&str; 3] = ["bare", "red", "service"];
+
+fn hello<'a>(_: &'a (), _: &Request) -> Reply<'a> {
+    Reply::text(200, HELLO)
+}
+
+fn hello_response() -> Response<std::io::Cursor<Vec<u8>>> {
+    Response::from_string(HELLO).with_header(
+        Header::from_bytes("Content-Type", "text/plain; charset=utf-8").expect("valid header"),
+    )
+}
+
+/// Serves until standard input closes, printing the address first.
+fn serve(mode: &str) {
+    let stop_on_eof = || {
+        let mut sink = Vec::new();
+        let _ = std::io::stdin().read_to_end(&mut sink);
+    };
+    match mode {
+        "service" => {
+            let service = Service::new(Arc::new(Registry::new()), ())
+                .expect("service")
+                .route(Method::Get, "/hello", hello)
+                .expect("route");
+            let settings = ServerSettings {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                workers: 1,
+                ..ServerSettings::default()
+            };
+            let server = Server::start(&settings, Arc::new(service)).expect("start");
+            println!("{}", server.addr());
+            stop_on_eof();
+            server.shutdown_handle().shutdown();
+            server.wait().expect("clean stop");
+        }
+        _ => {
+            let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind"));
+            println!("{}", server.server_addr().to_ip().expect("TCP"));
+            let registry = Registry::new();
+            let red = (mode == "red").then(|| RedMetrics::register(&registry).expect("register"));
+            let worker = {
+                let server = server.clone();
+                std::thread::spawn(move || {
+                    while let Ok(request) = server.recv() {
+                        let _ = match &red {
+                            Some(red) => red.serve(request, "/hello", |_| hello_response()),
+                            None => request.respond(hello_response()),
+                        };
+                    }
+                })
+            };
+            stop_on_eof();
+            server.unblock();
+            worker.join().expect("worker");
+        }
+    }
+}
+
+/// Total instructions of one run of `mode` that answers `requests`.
+fn instructions(mode: &str, requests: u64) -> u64 {
+    let out = std::env::temp_dir().join(format!("tinymon-callgrind-{mode}-{requests}.out"));
+    let mut child = Command::new("valgrind")
+        .args(["--tool=callgrind", "--quiet"])
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(std::env::current_exe().unwrap())
+        .args(["--serve", mode])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("valgrind (Debian package valgrind)");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut conn = TcpStream::connect(line.trim()).expect("connect");
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    for _ in 0..requests {
+        conn.write_all(b"GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n")
+            .unwrap();
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header).unwrap();
+            if header == "\r\n" {
+                break;
+            }
+            if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        assert_eq!(body, HELLO.as_bytes(), "{mode}");
+    }
+    drop((conn, reader));
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success(), "{mode} under valgrind");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let _ = std::fs::remove_file(&out);
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("summary: ")
+                .or_else(|| l.strip_prefix("totals: "))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("callgrind's summary line")
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        serve(&args[i + 1]);
+        return;
+    }
+    // `cargo test --all-targets` runs bench binaries without `--bench`;
+    // this one needs valgrind and a minute, so it runs only as a bench.
+    if !args.iter().any(|a| a == "--bench") {
+        println!("benches/request_cost.rs: run with `make bench-requests`");
+        return;
+    }
+    println!("| server | instructions per /hello request | against bare |");
+    println!("|---|---|---|");
+    let mut bare = 0.0;
+    for mode in MODES {
+        let per = (instructions(mode, MANY) - instructions(mode, FEW)) as f64 / (MANY - FEW) as f64;
+        if mode == "bare" {
+            bare = per;
+        }
+        println!(
+            "| {mode} | {per:.0} | {:+.1} % |",
+            (per / bare - 1.0) * 100.0
+        );
+    }
+}
