@@ -28,7 +28,8 @@
 //! observation has gone above the window: the cap is kept by lowering the
 //! resolution, as client_golang does, only in one step and for good (counts
 //! never reset). Size the window so that this never happens for the values
-//! you expect: `zero_threshold × 2^(max_buckets / 2^schema)` is its top.
+//! you expect: its top is about `zero_threshold × 2^(max_buckets / 2^schema)`
+//! ([`NativeBuckets::window_top`] gives it exactly).
 //!
 //! NaN observations count in `_count` and `_sum` but in no native bucket,
 //! as in client_golang; ±Inf go to the bucket above `±f64::MAX`.
@@ -146,7 +147,7 @@ impl NativeBuckets {
 
     /// The settings tinymon's request-latency histograms use: 10% growth
     /// (schema 3), a zero bucket below 2^-20 s (about 1 µs) and a window of
-    /// 200 buckets per sign, up to 2^5 = 32 s. About 17 KB a series.
+    /// 200 buckets per sign, up to 2^(39/8) ≈ 29 s. About 17 KB a series.
     pub fn seconds() -> Self {
         NativeBuckets::new(1.1, (-20f64).exp2(), 200).expect("valid native settings")
     }
@@ -458,6 +459,14 @@ mod tests {
                 "{factor}"
             );
         }
+    }
+
+    #[test]
+    fn the_latency_settings_reach_29_seconds() {
+        let n = NativeBuckets::seconds();
+        assert_eq!(n.schema(), 3);
+        assert!((n.window_top() - (39.0f64 / 8.0).exp2()).abs() < 1e-9);
+        assert_eq!(n.layout().slots(), 1 + 2 * (200 + 67));
     }
 
     #[test]
