@@ -55,7 +55,7 @@ use parking_lot::Mutex;
 
 use super::atomic_f64::AtomicF64;
 use super::exemplar::{ExemplarSlot, TraceContext};
-use super::native::{Layout, NativeBuckets, NativeReading, NativeSnapshot};
+use super::native::{NativeBuckets, NativeReading, NativeSnapshot};
 use super::{HistogramReading, Labels, Metric, MetricError, MetricType, Visitor};
 
 /// The default bucket upper bounds, in seconds (client_golang's defaults).
@@ -117,8 +117,9 @@ impl Buckets {
 
     /// Histograms over these buckets also keep native buckets, which the
     /// protobuf format writes beside the classic ones; text formats carry
-    /// the classic buckets only. Each series then keeps 24 bytes a native
-    /// bucket slot (two sets and the kept reading; see [`NativeBuckets`]).
+    /// the classic buckets only. Each series then keeps 32 bytes a native
+    /// bucket slot (two sets, the kept reading and the totals handed out;
+    /// see [`NativeBuckets`]).
     ///
     /// ```
     /// use tinymon::metrics::{Buckets, Histogram, NativeBuckets};
@@ -159,7 +160,7 @@ struct Counts {
     /// scrape: seeing an observation's bucket increment means seeing its sum.
     buckets: Box<[AtomicU64]>,
     sum: AtomicF64,
-    /// Native bucket counts ([`Layout::slots`] of them), or empty.
+    /// Native bucket counts (`Layout::slots` of them), or empty.
     /// Incremented before the classic bucket, so its Release covers them.
     native: Box<[AtomicU64]>,
 }
@@ -211,8 +212,6 @@ pub struct Histogram {
     counts: [Counts; 2],
     /// One per bucket when the buckets keep exemplars, else empty.
     exemplars: Box<[ExemplarSlot]>,
-    /// Where native observations go, when the buckets keep them.
-    native: Option<Arc<Layout>>,
     /// Serialises scrapes of this histogram (two concurrent flips would break
     /// the wait in step 2) and holds the reading of the set that is hot now,
     /// taken when it was last cold. Observers never take it.
@@ -239,8 +238,7 @@ impl Histogram {
     /// An empty histogram over `buckets`.
     pub fn new(buckets: Buckets) -> Self {
         let len = buckets.bounds.len() + 1;
-        let native = buckets.native.as_ref().map(|n| n.layout().clone());
-        let slots = native.as_ref().map_or(0, |l| l.slots());
+        let slots = buckets.native.as_ref().map_or(0, |n| n.layout().slots());
         let exemplars = if buckets.exemplars {
             (0..len).map(|_| ExemplarSlot::default()).collect()
         } else {
@@ -251,7 +249,6 @@ impl Histogram {
             started: AtomicU64::new(0),
             counts: [Counts::new(len, slots), Counts::new(len, slots)],
             exemplars,
-            native,
             scrape: Mutex::new(Reading {
                 buckets: vec![0; len].into(),
                 sum: 0.0,
@@ -301,7 +298,12 @@ impl Histogram {
         let hot = &self.counts[(started >> 63) as usize];
         // Relaxed: published by the bucket's Release below.
         hot.sum.add(v);
-        if let Some(slot) = self.native.as_ref().and_then(|l| l.slot(v)) {
+        if let Some(slot) = self
+            .buckets
+            .native
+            .as_ref()
+            .and_then(|n| n.layout().slot(v))
+        {
             // Relaxed: published by the bucket's Release below, like the sum.
             hot.native[slot].fetch_add(1, Ordering::Relaxed);
         }
@@ -384,10 +386,8 @@ impl Histogram {
             sum,
             count: begun,
             exemplars: &self.exemplars,
-            native: self.native.as_deref().map(|layout| NativeReading {
-                layout,
-                totals: native_totals,
-            }),
+            native: (self.buckets.native.as_ref())
+                .map(|n| NativeReading::new(n.layout(), native_totals)),
         })
     }
 

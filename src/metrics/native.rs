@@ -277,22 +277,29 @@ impl Layout {
 /// through [`NativeReading::positive`], [`NativeReading::negative`] and
 /// [`NativeReading::zero_count`].
 pub struct NativeReading<'a> {
-    pub(super) layout: &'a Layout,
-    pub(super) totals: &'a [u64],
+    layout: &'a Layout,
+    totals: &'a [u64],
+    /// Some observation went above the window: the reading is at −4.
+    /// Found once here, not by every accessor an encoder calls.
+    coarse: bool,
 }
 
-impl NativeReading<'_> {
-    fn coarse_used(&self) -> bool {
-        let l = self.layout;
-        let pos = &self.totals[1 + l.width..1 + l.side()];
-        let neg = &self.totals[1 + l.side() + l.width..];
-        pos.iter().chain(neg).any(|&n| n > 0)
+impl<'a> NativeReading<'a> {
+    pub(super) fn new(layout: &'a Layout, totals: &'a [u64]) -> Self {
+        let pos = &totals[1 + layout.width..1 + layout.side()];
+        let neg = &totals[1 + layout.side() + layout.width..];
+        let coarse = pos.iter().chain(neg).any(|&n| n > 0);
+        NativeReading {
+            layout,
+            totals,
+            coarse,
+        }
     }
 
     /// The schema of this reading: the fine one, or −4 once any observation
     /// went above the window.
     pub fn schema(&self) -> i32 {
-        if self.coarse_used() {
+        if self.coarse {
             COARSE_SCHEMA
         } else {
             self.layout.schema
@@ -328,11 +335,7 @@ impl NativeReading<'_> {
         NativeBucketIter {
             layout: l,
             fine,
-            coarse: if self.coarse_used() {
-                Some(coarse)
-            } else {
-                None
-            },
+            coarse: if self.coarse { Some(coarse) } else { None },
             next_fine: 0,
             next_coarse: 0,
         }
@@ -567,18 +570,12 @@ mod tests {
         totals[l.slot(0.75).unwrap()] += 2; // key 0
         totals[l.slot(3.0).unwrap()] += 1; // key 2
         totals[l.slot(-3.0).unwrap()] += 5;
-        let r = NativeReading {
-            layout: &l,
-            totals: &totals,
-        };
+        let r = NativeReading::new(&l, &totals);
         assert_eq!(r.schema(), 0);
         assert_eq!(r.positive().collect::<Vec<_>>(), vec![(0, 2), (2, 1)]);
         assert_eq!(r.negative().collect::<Vec<_>>(), vec![(2, 5)]);
         totals[l.slot(1e6).unwrap()] += 1; // key 20 -> coarse 2
-        let r = NativeReading {
-            layout: &l,
-            totals: &totals,
-        };
+        let r = NativeReading::new(&l, &totals);
         assert_eq!(r.schema(), -4);
         // Fine keys 0 and 2 both lie in coarse bucket 0 ((2^-16, 1]) and 1.
         assert_eq!(
