@@ -149,7 +149,7 @@ impl NativeBuckets {
     /// (schema 3), a zero bucket below 2^-20 s (about 1 µs) and a window of
     /// 200 buckets per sign, up to 2^(39/8) ≈ 29 s. About 17 KB a series.
     pub fn seconds() -> Self {
-        NativeBuckets::new(1.1, (-20f64).exp2(), 200).expect("valid native settings")
+        NativeBuckets::new(1.1, 1.0 / f64::from(1u32 << 20), 200).expect("valid native settings")
     }
 
     /// The schema of the fine window.
