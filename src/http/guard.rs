@@ -175,7 +175,7 @@ pub(crate) fn pick_shed(live: &[(u64, Instant, bool)], max: usize) -> Vec<u64> {
         .filter(|(_, _, silent)| *silent)
         .map(|&(inode, first, _)| (first, inode))
         .collect();
-    silent.sort_by_key(|&(first, _)| std::cmp::Reverse(first));
+    silent.sort_unstable_by_key(|&(first, _)| std::cmp::Reverse(first));
     silent
         .into_iter()
         .take(live.len() - max)

@@ -28,16 +28,19 @@ impl AtomicF64 {
     }
 
     pub(crate) fn add(&self, delta: f64) {
-        let mut current = self.bits.load(Relaxed);
-        loop {
-            let next = (f64::from_bits(current) + delta).to_bits();
-            match self
-                .bits
-                .compare_exchange_weak(current, next, Relaxed, Relaxed)
-            {
-                Ok(_) => return,
-                Err(actual) => current = actual,
-            }
+        add_to_bits(&self.bits, delta);
+    }
+}
+
+/// Adds `delta` to the `f64` whose bits `bits` holds, with a compare-and-swap
+/// loop (so concurrent adds are not lost).
+pub(crate) fn add_to_bits(bits: &AtomicU64, delta: f64) {
+    let mut current = bits.load(Relaxed);
+    loop {
+        let next = (f64::from_bits(current) + delta).to_bits();
+        match bits.compare_exchange_weak(current, next, Relaxed, Relaxed) {
+            Ok(_) => return,
+            Err(actual) => current = actual,
         }
     }
 }

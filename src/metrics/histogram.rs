@@ -53,9 +53,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::atomic_f64::AtomicF64;
+use super::atomic_f64::add_to_bits;
 use super::exemplar::{ExemplarSlot, TraceContext};
 use super::native::{NativeBuckets, NativeReading, NativeSnapshot};
+use super::thread_slot;
 use super::{HistogramReading, Labels, Metric, MetricError, MetricType, Visitor};
 
 /// The default bucket upper bounds, in seconds (client_golang's defaults).
@@ -151,32 +152,55 @@ impl Default for Buckets {
     }
 }
 
-/// One set of counts; a histogram has two (hot and cold), each holding the
-/// observations made while it was hot.
-#[derive(Debug)]
-struct Counts {
-    /// Per-bucket counts, not cumulative; the last entry is `+Inf` only.
-    /// Incremented with Release after the sum, read with Acquire by the
-    /// scrape: seeing an observation's bucket increment means seeing its sum.
-    buckets: Box<[AtomicU64]>,
-    sum: AtomicF64,
-    /// Native bucket counts (`Layout::slots` of them), or empty.
-    /// Incremented before the classic bucket, so its Release covers them.
-    native: Box<[AtomicU64]>,
-}
+/// Words before a pair's two sets: `started` (top bit: which set is hot;
+/// lower 63 bits, in the shared pair only: observations begun) and `seq`
+/// (in a shard: odd while its owner is observing).
+const STARTED: usize = 0;
+const SEQ: usize = 1;
+const HEAD: usize = 2;
+/// Pairs start on 128-byte boundaries (two cache lines, which x86 fetches
+/// together), so two threads' shards never share a line.
+const LINE_WORDS: usize = 16;
 
+/// Zeroed atomics. Allocated zeroed rather than written, so the pages of a
+/// shard no thread ever uses are not made resident.
 fn zeroed(len: usize) -> Box<[AtomicU64]> {
-    (0..len).map(|_| AtomicU64::new(0)).collect()
+    // (`Box::new_zeroed_slice` would do this safely, but needs Rust 1.92.)
+    let layout = std::alloc::Layout::array::<AtomicU64>(len).expect("a histogram fits in memory");
+    assert!(layout.size() > 0, "a histogram has at least one word");
+    // SAFETY: the layout has a non-zero size (checked above).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU64>();
+    if ptr.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: `ptr` is a live allocation from the global allocator with the
+    // layout of `[AtomicU64; len]`, which is what `Box<[AtomicU64]>` frees
+    // it with. Its bytes are zero, and `AtomicU64` has the size and bit
+    // validity of `u64` (its docs guarantee it), so every element is a
+    // valid 0. Nothing else points to it.
+    unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) }
 }
 
-impl Counts {
-    fn new(len: usize, native: usize) -> Self {
-        Counts {
-            buckets: zeroed(len),
-            sum: AtomicF64::new(0.0),
-            native: zeroed(native),
+/// Spins, then yields, until `done` holds. Waits of a scrape last as long
+/// as one observation in flight, a few instructions unless its thread was
+/// descheduled, which is when yielding lets it run.
+fn wait_until(mut done: impl FnMut() -> bool) {
+    let mut spins = 0u32;
+    while !done() {
+        spins += 1;
+        if spins < 64 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
         }
     }
+}
+
+/// Adds one to a count that only the calling thread writes: a plain load
+/// and store, no read-modify-write.
+#[inline]
+fn bump(count: &AtomicU64) {
+    count.store(count.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
 }
 
 /// A consistent reading of a histogram, copied out.
@@ -207,30 +231,38 @@ pub struct HistogramSnapshot {
 #[derive(Debug)]
 pub struct Histogram {
     buckets: Buckets,
-    /// Top bit: index of the hot `Counts`. Lower 63 bits: observations begun.
-    started: AtomicU64,
-    counts: [Counts; 2],
+    /// Classic buckets, `+Inf` included.
+    len: usize,
+    /// Words of one set: `len` bucket counts (not cumulative), the sum's
+    /// bits, then the native counts.
+    set_words: usize,
+    /// Words of one pair (head and two sets), in whole 128-byte lines.
+    pair_words: usize,
+    /// Single-writer shards, pairs `1..=shards`; pair 0 is shared.
+    shards: usize,
+    /// Where pair 0 starts in `words`: the first 128-byte boundary.
+    origin: usize,
+    words: Box<[AtomicU64]>,
     /// One per bucket when the buckets keep exemplars, else empty.
     exemplars: Box<[ExemplarSlot]>,
     /// Serialises scrapes of this histogram (two concurrent flips would break
-    /// the wait in step 2) and holds the reading of the set that is hot now,
-    /// taken when it was last cold. Observers never take it.
+    /// the waits) and keeps, per pair, the reading of the set that is hot
+    /// now, taken when it was last cold. Observers never take it.
     scrape: Mutex<Reading>,
 }
 
-/// The values of one set at the last scrape that found it cold, and the
-/// cumulative totals that scrape handed out.
+/// What scrapes keep between them, and the totals the last one handed out.
 #[derive(Debug)]
 struct Reading {
-    buckets: Box<[u64]>,
-    sum: f64,
-    count: u64,
+    /// Per pair, `set_words` values laid out as a set: those of the pair's
+    /// hot set at the last scrape that found it cold.
+    kept: Box<[u64]>,
+    /// Observations in the shared pair's kept set.
+    shared_count: u64,
     /// Filled by each scrape before its visitor runs, so a reading is a
     /// plain slice however often an encoder walks it (8 bytes a bucket).
     cumulative: Box<[u64]>,
-    /// Native counts: the kept set's values, then the totals handed out
-    /// (absolute per bucket, not cumulative); both empty without native.
-    native_kept: Box<[u64]>,
+    /// Native totals handed out (absolute per bucket, not cumulative).
     native_totals: Box<[u64]>,
 }
 
@@ -239,6 +271,16 @@ impl Histogram {
     pub fn new(buckets: Buckets) -> Self {
         let len = buckets.bounds.len() + 1;
         let slots = buckets.native.as_ref().map_or(0, |n| n.layout().slots());
+        // A native series is 535 words a set with the demo's settings;
+        // shards would multiply that by the cores, so it keeps one pair.
+        let shards = if slots == 0 { thread_slot::slots() } else { 0 };
+        let set_words = len + 1 + slots;
+        let pair_words = (HEAD + 2 * set_words).next_multiple_of(LINE_WORDS);
+        let pairs = shards + 1;
+        let words = zeroed(pairs * pair_words + LINE_WORDS - 1);
+        // 8-byte words, so the distance to the next 128-byte boundary is a
+        // whole number of words.
+        let origin = (words.as_ptr().addr().wrapping_neg() % (8 * LINE_WORDS)) / 8;
         let exemplars = if buckets.exemplars {
             (0..len).map(|_| ExemplarSlot::default()).collect()
         } else {
@@ -246,15 +288,17 @@ impl Histogram {
         };
         Histogram {
             buckets,
-            started: AtomicU64::new(0),
-            counts: [Counts::new(len, slots), Counts::new(len, slots)],
+            len,
+            set_words,
+            pair_words,
+            shards,
+            origin,
+            words,
             exemplars,
             scrape: Mutex::new(Reading {
-                buckets: vec![0; len].into(),
-                sum: 0.0,
-                count: 0,
+                kept: vec![0; pairs * set_words].into(),
+                shared_count: 0,
                 cumulative: vec![0; len].into(),
-                native_kept: vec![0; slots].into(),
                 native_totals: vec![0; slots].into(),
             }),
         }
@@ -292,22 +336,60 @@ impl Histogram {
 
     #[inline]
     fn observe_at(&self, index: usize, v: f64) {
-        // Relaxed: choosing the set needs only the atomicity of this RMW; the
-        // scrape learns about the writes below through `completed`.
-        let started = self.started.fetch_add(1, Ordering::Relaxed);
-        let hot = &self.counts[(started >> 63) as usize];
-        // Relaxed: published by the bucket's Release below.
-        hot.sum.add(v);
-        if let Some(slot) = self
-            .buckets
-            .native
-            .as_ref()
-            .and_then(|n| n.layout().slot(v))
-        {
-            // Relaxed: published by the bucket's Release below, like the sum.
-            hot.native[slot].fetch_add(1, Ordering::Relaxed);
+        let native = (self.buckets.native.as_ref()).and_then(|n| n.layout().slot(v));
+        match thread_slot::current() {
+            Some(slot) if slot < self.shards => {
+                self.observe_owned(self.origin + (slot + 1) * self.pair_words, index, native, v)
+            }
+            _ => self.observe_shared(index, native, v),
         }
-        hot.buckets[index].fetch_add(1, Ordering::Release);
+    }
+
+    /// Observes into this thread's own shard, which no other thread writes.
+    #[inline]
+    fn observe_owned(&self, pair: usize, index: usize, native: Option<usize>, v: f64) {
+        let seq = &self.words[pair + SEQ];
+        // Relaxed: only this thread writes `seq` (a new owner of the slot
+        // synchronised with the old one when it claimed the slot).
+        let s = seq.load(Ordering::Relaxed);
+        // SeqCst, with the SeqCst load of `started` after it: a scrape
+        // flips `started` and then loads `seq`, both SeqCst, so either it
+        // sees this odd value and waits, or this load sees its flip and the
+        // adds go to the new hot set (Dekker's handshake). This store is
+        // the observation's one locked instruction on x86.
+        seq.store(s + 1, Ordering::SeqCst);
+        let hot = (self.words[pair + STARTED].load(Ordering::SeqCst) >> 63) as usize;
+        let set = pair + HEAD + hot * self.set_words;
+        // Relaxed loads and stores: single writer, and published by the
+        // Release store of `seq` below.
+        bump(&self.words[set + index]);
+        let sum = &self.words[set + self.len];
+        sum.store(
+            (f64::from_bits(sum.load(Ordering::Relaxed)) + v).to_bits(),
+            Ordering::Relaxed,
+        );
+        if let Some(slot) = native {
+            bump(&self.words[set + self.len + 1 + slot]);
+        }
+        // Release: a scrape that reads this value sees every add above.
+        seq.store(s + 2, Ordering::Release);
+    }
+
+    /// Observes into the shared pair, which any thread may write.
+    #[inline]
+    fn observe_shared(&self, index: usize, native: Option<usize>, v: f64) {
+        let pair = self.origin;
+        // Relaxed: choosing the set needs only the atomicity of this RMW; the
+        // scrape learns about the writes below through the buckets.
+        let started = self.words[pair + STARTED].fetch_add(1, Ordering::Relaxed);
+        let set = pair + HEAD + (started >> 63) as usize * self.set_words;
+        // Relaxed: published by the bucket's Release below.
+        add_to_bits(&self.words[set + self.len], v);
+        if let Some(slot) = native {
+            // Relaxed: published by the bucket's Release below, like the sum.
+            self.words[set + self.len + 1 + slot].fetch_add(1, Ordering::Relaxed);
+        }
+        self.words[set + index].fetch_add(1, Ordering::Release);
     }
 
     /// The bucket bounds.
@@ -320,71 +402,73 @@ impl Histogram {
     /// observers never do.
     pub fn read<R>(&self, f: impl FnOnce(&HistogramReading<'_>) -> R) -> R {
         let mut kept = self.scrape.lock();
-        // AcqRel: Acquire orders the reads below after the flip; Release is
-        // harmless (nothing else to publish) but keeps the flip a full fence.
-        let before = self.started.fetch_add(HOT_BIT, Ordering::AcqRel);
-        let begun = before & COUNT_MASK;
-        let cold = &self.counts[(before >> 63) as usize];
-        // The hot set was not written since the last scrape read it.
-        let on_cold = begun - kept.count;
-
-        // Acquire pairs with each observer's Release on its bucket.
-        let finished = || -> u64 { cold.buckets.iter().map(|b| b.load(Ordering::Acquire)).sum() };
-        let mut spins = 0u32;
-        while finished() != on_cold {
-            spins += 1;
-            if spins < 64 {
-                std::hint::spin_loop();
-            } else {
-                // An observer was descheduled mid-observation; let it run.
-                std::thread::yield_now();
-            }
-        }
         let Reading {
-            buckets: kept_buckets,
-            sum: kept_sum,
-            count: kept_count,
+            kept,
+            shared_count,
             cumulative,
-            native_kept,
             native_totals,
         } = &mut *kept;
-        let mut total = 0;
-        for ((c, k), cum) in cold
-            .buckets
-            .iter()
-            .zip(kept_buckets.iter_mut())
-            .zip(cumulative.iter_mut())
-        {
-            // Relaxed: the Acquire loads above already ordered these after
-            // every write to the cold set, and nothing writes it now.
-            let n = c.load(Ordering::Relaxed);
-            total += n + *k;
-            *cum = total;
-            // The cold set is the one the next scrape will find untouched.
-            *k = n;
+        cumulative.fill(0);
+        native_totals.fill(0);
+        let mut sum = 0.0;
+        for (pair, kept) in kept.chunks_exact_mut(self.set_words).enumerate() {
+            let at = self.origin + pair * self.pair_words;
+            // SeqCst: for a shard, the other half of the handshake in
+            // `observe_owned` (with the SeqCst load of `seq` below); for the
+            // shared pair, Acquire would do.
+            let before = self.words[at + STARTED].fetch_add(HOT_BIT, Ordering::SeqCst);
+            let cold = at + HEAD + (before >> 63) as usize * self.set_words;
+            let cold = &self.words[cold..cold + self.set_words];
+            if pair == 0 {
+                // The hot set was not written since the last scrape read
+                // it, so this many observations chose the now-cold one; wait
+                // until its buckets (Acquire, pairing with each observer's
+                // Release) add up to them.
+                let on_cold = (before & COUNT_MASK) - *shared_count;
+                let buckets = &cold[..self.len];
+                wait_until(|| buckets.iter().map(|b| b.load(Ordering::Acquire)).sum::<u64>() == on_cold);
+                *shared_count = on_cold;
+            } else {
+                let seq = &self.words[at + SEQ];
+                let s = seq.load(Ordering::SeqCst);
+                if s & 1 == 1 {
+                    // The owner is observing, perhaps into the cold set.
+                    // Acquire: pairs with its Release of the next value.
+                    wait_until(|| seq.load(Ordering::Acquire) != s);
+                }
+            }
+            // Relaxed: the waits above ordered these loads after every
+            // write to the cold set, and nothing writes it now. The cold
+            // set is the one the next scrape will find untouched, so its
+            // values are kept.
+            let (kept_buckets, kept_rest) = kept.split_at_mut(self.len);
+            for ((c, k), cum) in cold.iter().zip(kept_buckets).zip(cumulative.iter_mut()) {
+                let n = c.load(Ordering::Relaxed);
+                *cum += n + *k;
+                *k = n;
+            }
+            let cold_sum = f64::from_bits(cold[self.len].load(Ordering::Relaxed));
+            sum += cold_sum + f64::from_bits(kept_rest[0]);
+            kept_rest[0] = cold_sum.to_bits();
+            for ((c, k), total) in (cold[self.len + 1..].iter())
+                .zip(&mut kept_rest[1..])
+                .zip(native_totals.iter_mut())
+            {
+                let n = c.load(Ordering::Relaxed);
+                *total += n + *k;
+                *k = n;
+            }
         }
-        let cold_sum = cold.sum.get();
-        let sum = cold_sum + *kept_sum;
-        *kept_sum = cold_sum;
-        *kept_count = on_cold;
-        // The native counts of the cold set, as the classic ones above.
-        for ((c, k), total) in cold
-            .native
-            .iter()
-            .zip(native_kept.iter_mut())
-            .zip(native_totals.iter_mut())
-        {
-            // Relaxed: as above; each observer's native add precedes its
-            // classic bucket's Release, which the wait acquired.
-            let n = c.load(Ordering::Relaxed);
-            *total = n + *k;
-            *k = n;
+        let mut total = 0;
+        for c in cumulative.iter_mut() {
+            total += *c;
+            *c = total;
         }
         f(&HistogramReading {
             bounds: &self.buckets.bounds,
             cumulative,
             sum,
-            count: begun,
+            count: total,
             exemplars: &self.exemplars,
             native: (self.buckets.native.as_ref())
                 .map(|n| NativeReading::new(n.layout(), native_totals)),
@@ -419,6 +503,15 @@ impl Metric for Histogram {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
+
+    /// Stops the observers however the scraping thread leaves a scope, so a
+    /// failed assertion fails the test instead of hanging it.
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
 
     #[test]
     fn bucket_validation() {
@@ -515,6 +608,60 @@ mod tests {
         assert_eq!(snap.sum, per_thread as f64);
     }
 
+    /// More observers than single-writer shards, so some own a shard and
+    /// the rest share the shared pair: threads observe 1.0 or 4.0 (buckets
+    /// le=1 and le=5) while this one scrapes. Every scrape's sum is exactly
+    /// the one its buckets imply, counts never go back, and the last scrape
+    /// counts every observation.
+    #[test]
+    fn shards_and_shared_pair_scrape_consistently_together() {
+        let h = Histogram::new(Buckets::default());
+        let stop = AtomicBool::new(false);
+        let threads = thread_slot::slots() + 2;
+        let per_thread = std::thread::scope(|s| {
+            let observers: Vec<_> = (0..threads)
+                .map(|i| {
+                    let (h, stop) = (&h, &stop);
+                    let v = if i % 2 == 0 { 1.0 } else { 4.0 };
+                    s.spawn(move || {
+                        let mut n = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            h.observe(v);
+                            n += 1;
+                        }
+                        (v, n)
+                    })
+                })
+                .collect();
+            let _stop = StopOnDrop(&stop);
+            let mut last = HistogramSnapshot {
+                cumulative: vec![0; 12],
+                sum: 0.0,
+                count: 0,
+                native: None,
+            };
+            for _ in 0..crate::metrics::stress(2_000) {
+                let snap = h.snapshot();
+                let (ones, fours) = (snap.cumulative[7], snap.count - snap.cumulative[7]);
+                assert_eq!(snap.cumulative[8], ones, "nothing in (1, 2.5]");
+                assert_eq!(snap.cumulative[9], snap.count, "nothing above le=5");
+                assert_eq!(snap.sum, ones as f64 + 4.0 * fours as f64);
+                assert!(ones >= last.cumulative[7] && snap.count >= last.count);
+                last = snap;
+            }
+            stop.store(true, Ordering::Relaxed);
+            observers
+                .into_iter()
+                .map(|t| t.join().unwrap())
+                .collect::<Vec<_>>()
+        });
+        let snap = h.snapshot();
+        let ones: u64 = per_thread.iter().filter(|t| t.0 == 1.0).map(|t| t.1).sum();
+        let fours: u64 = per_thread.iter().filter(|t| t.0 == 4.0).map(|t| t.1).sum();
+        assert_eq!((snap.cumulative[7], snap.count), (ones, ones + fours));
+        assert_eq!(snap.sum, ones as f64 + 4.0 * fours as f64);
+    }
+
     /// Native buckets under the same protocol: one thread observes 1.0,
     /// another -2.0, a third 3.0 while this one scrapes. In every scrape the
     /// native buckets hold exactly the observations counted, and the sum
@@ -540,14 +687,6 @@ mod tests {
                     })
                 })
                 .collect();
-            // Stops the observers however this thread leaves the scope, so a
-            // failed assertion fails the test instead of hanging it.
-            struct StopOnDrop<'a>(&'a AtomicBool);
-            impl Drop for StopOnDrop<'_> {
-                fn drop(&mut self) {
-                    self.0.store(true, Ordering::Relaxed);
-                }
-            }
             let _stop = StopOnDrop(&stop);
             for _ in 0..crate::metrics::stress(2_000) {
                 let snap = h.snapshot();

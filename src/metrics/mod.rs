@@ -24,6 +24,7 @@ mod labels;
 mod native;
 mod read;
 mod registry;
+mod thread_slot;
 
 pub use collector::{Collected, Collector, Desc};
 pub use counter::Counter;

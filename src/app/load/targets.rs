@@ -94,7 +94,7 @@ impl Targets {
     /// that are still there. Sorted, so the rotation does not depend on the
     /// order a DNS server happens to answer in.
     fn set_addrs(&mut self, mut addrs: Vec<SocketAddr>) {
-        addrs.sort();
+        addrs.sort_unstable();
         addrs.dedup();
         if addrs.is_empty() {
             return;

@@ -1,0 +1,143 @@
+//! A small number per thread, so that a histogram can give each of the first
+//! few threads that observe it a shard no other thread writes.
+//!
+//! A shard with a single writer needs no atomic read-modify-write for its
+//! counts: its owner adds with a plain load and store, and only announces
+//! each observation to scrapes (see `histogram.rs`). That is what makes a
+//! held histogram cheaper than a lock, and it keeps two threads off each
+//! other's cache lines. The price is memory, one shard per slot in every
+//! histogram, so there are only as many slots as the machine has cores (at
+//! most [`MAX_SLOTS`]); a thread that finds none free uses the histogram's
+//! shared set of counts, which any number of threads may write.
+//!
+//! A slot is claimed on a thread's first observation and given back when
+//! the thread exits, so short-lived threads do not use slots up. A thread
+//! without a slot looks again each time it observes (one shared load) and
+//! takes one as soon as one is free.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// At most this many threads own shards at once.
+pub(crate) const MAX_SLOTS: usize = 8;
+
+/// The thread has no slot and may claim one.
+const NONE: usize = usize::MAX;
+/// The thread is exiting: its slot is given back and it never claims again.
+const GONE: usize = usize::MAX - 1;
+
+/// Bit `i` set: slot `i` belongs to a live thread.
+static TAKEN: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's slot, `NONE` or `GONE`. No destructor, so it can be
+    /// read at any time, even while other thread-locals are being dropped.
+    static SLOT: Cell<usize> = const { Cell::new(NONE) };
+    /// Gives the slot back when the thread exits.
+    static RETURN: SlotReturn = const { SlotReturn };
+}
+
+struct SlotReturn;
+
+impl Drop for SlotReturn {
+    fn drop(&mut self) {
+        let slot = SLOT.with(|s| s.replace(GONE));
+        if slot < MAX_SLOTS {
+            // Release: every write this thread made to its shards happens
+            // before the next owner's Acquire claim of the same bit.
+            TAKEN.fetch_and(!(1 << slot), Ordering::Release);
+        }
+    }
+}
+
+/// How many slots there are: the cores online, at most
+/// [`MAX_SLOTS`]. Every histogram has this many single-writer shards.
+pub(crate) fn slots() -> usize {
+    static SLOTS: OnceLock<usize> = OnceLock::new();
+    *SLOTS.get_or_init(|| {
+        // `sysconf` rather than `available_parallelism`, whose cgroup
+        // parsing costs 10 KB of binary; it ignores CPU quotas and
+        // affinity, which only means more shards than the process uses.
+        // SAFETY: `sysconf` reads a system setting; it takes no pointers
+        // and touches no memory of ours.
+        let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+        usize::try_from(online).map_or(1, |n| n.clamp(1, MAX_SLOTS))
+    })
+}
+
+/// This thread's slot, claiming a free one if it has none; `None` when all
+/// are taken (or the thread is exiting).
+#[inline]
+pub(crate) fn current() -> Option<usize> {
+    let slot = SLOT.with(Cell::get);
+    if slot < MAX_SLOTS {
+        Some(slot)
+    } else if slot == NONE {
+        claim()
+    } else {
+        None
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn claim() -> Option<usize> {
+    let limit = slots();
+    let mut taken = TAKEN.load(Ordering::Relaxed);
+    loop {
+        let free = (!taken).trailing_zeros() as usize;
+        if free >= limit {
+            return None;
+        }
+        // Acquire: pairs with the previous owner's Release in `SlotReturn`.
+        match TAKEN.compare_exchange_weak(taken, taken | 1 << free, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => break claimed(free),
+            Err(now) => taken = now,
+        }
+    }
+}
+
+/// Records `slot` as this thread's and arranges its return; gives it back
+/// at once if the thread is already exiting.
+fn claimed(slot: usize) -> Option<usize> {
+    if RETURN.try_with(|_| ()).is_ok() {
+        SLOT.with(|s| s.set(slot));
+        Some(slot)
+    } else {
+        TAKEN.fetch_and(!(1 << slot), Ordering::Release);
+        SLOT.with(|s| s.set(GONE));
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_are_never_shared() {
+        let barrier = std::sync::Barrier::new(MAX_SLOTS + 2);
+        let held: Vec<Option<usize>> = std::thread::scope(|s| {
+            let threads: Vec<_> = (0..MAX_SLOTS + 2)
+                .map(|_| {
+                    s.spawn(|| {
+                        let slot = current();
+                        assert_eq!(current(), slot, "a thread keeps its slot");
+                        // Hold the slot until every thread has one or none.
+                        barrier.wait();
+                        slot
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        let mut owned: Vec<usize> = held.iter().flatten().copied().collect();
+        let n = owned.len();
+        owned.sort_unstable();
+        owned.dedup();
+        assert_eq!(owned.len(), n, "two live threads shared a slot: {held:?}");
+        assert!(n <= slots());
+        assert!(held.iter().filter(|s| s.is_none()).count() >= 2);
+    }
+}
