@@ -18,7 +18,7 @@ TARGET := x86_64-unknown-linux-gnu
 # functions with the same machine code, ~10 KB here; -O2 also merges
 # string constants that end another one (~0.4 KB).
 STATIC := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs \
-          -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--icf=all -C link-arg=-Wl,-O2
+          -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--icf=all -C link-arg=-Wl,-O2 -C link-arg=-Wl,--build-id=none
 GCC_LD = -C link-arg=-B$$(rustc --print sysroot)/lib/rustlib/$(TARGET)/bin/gcc-ld
 BIN    := target/$(TARGET)/release/tinymon
 ARGS   ?=

@@ -1,10 +1,19 @@
 //! A monotonically increasing integer.
 //!
-//! Counting in a `u64` rather than client_golang's `f64` keeps `inc` a single
-//! `fetch_add` and makes values exact up to 2^64.
+//! Counting in integers rather than client_golang's `f64` keeps an
+//! increment a single add and makes values exact up to 2^64.
+//!
+//! A counter keeps one word per thread slot
+//! ([`thread_slot`](super::thread_slot)) beside a shared one. A thread
+//! with a slot is the only writer of its word, so it adds with a plain load
+//! and store instead of a locked read-modify-write; threads without a slot
+//! `fetch_add` the shared word. Reading adds the words up. A counter is
+//! then eight words (64 bytes rather than 8), and a held
+//! increment is about three times cheaper (see the README's benchmarks).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::thread_slot::{self, MAX_SLOTS};
 use super::{Labels, Metric, MetricType, Value, Visitor};
 
 /// A counter: only ever goes up.
@@ -17,35 +26,49 @@ use super::{Labels, Metric, MetricType, Value, Visitor};
 /// ```
 #[derive(Debug, Default)]
 pub struct Counter {
-    // Relaxed everywhere: a counter publishes no other memory, and each
-    // fetch_add is atomic, so no increment is lost and readers see some
-    // value that was really held.
-    value: AtomicU64,
+    // Relaxed everywhere: a counter publishes no other memory; each word
+    // has one writer or is written with fetch_add, so no increment is
+    // lost, and a reader sees values the words really held. Word 0 is
+    // shared; word `1 + slot` belongs to that slot's thread.
+    words: [AtomicU64; MAX_SLOTS + 1],
 }
 
 impl Counter {
     /// A counter at zero.
     pub const fn new() -> Self {
         Counter {
-            value: AtomicU64::new(0),
+            words: [const { AtomicU64::new(0) }; MAX_SLOTS + 1],
         }
     }
 
     /// Adds one.
     #[inline]
     pub fn inc(&self) {
-        self.value.fetch_add(1, Relaxed);
+        self.inc_by(1);
     }
 
-    /// Adds `n`.
-    #[inline]
+    /// Adds `n`. Not inlined: one copy serves every call site, which keeps
+    /// the binary small, and a direct call costs about a nanosecond.
+    #[inline(never)]
     pub fn inc_by(&self, n: u64) {
-        self.value.fetch_add(n, Relaxed);
+        match thread_slot::current() {
+            Some(slot) => {
+                // Only this thread writes this word (a new owner of the slot
+                // synchronised with the old one when it claimed the slot).
+                let word = &self.words[1 + slot];
+                word.store(word.load(Relaxed).wrapping_add(n), Relaxed);
+            }
+            None => {
+                self.words[0].fetch_add(n, Relaxed);
+            }
+        }
     }
 
     /// The current value.
+    #[inline(never)]
     pub fn get(&self) -> u64 {
-        self.value.load(Relaxed)
+        // Slots never exceed `slots()`, so the words past them stay zero.
+        (self.words[..=thread_slot::slots()].iter()).fold(0, |sum, w| sum.wrapping_add(w.load(Relaxed)))
     }
 }
 

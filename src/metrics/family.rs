@@ -36,6 +36,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use super::labels::LabelSet;
+use super::zeroed::zeroed_slice;
 use super::{Counter, FamilyDesc, Labels, Metric, MetricError, MetricType, Value, Visitor};
 
 /// The series cap a family gets unless built with [`Family::with_series_cap`].
@@ -158,8 +159,8 @@ impl<M: Metric, const N: usize> Family<M, N> {
 
     fn set_cap(&mut self, cap: usize) {
         self.cap = cap;
-        self.slots = zeroed_slots((cap * 2).next_power_of_two());
-        self.order = zeroed_slots(cap);
+        self.slots = zeroed_slice((cap * 2).next_power_of_two());
+        self.order = zeroed_slice(cap);
     }
 
     /// The family name.
@@ -385,25 +386,6 @@ impl<M: Metric, const N: usize> Drop for Family<M, N> {
                 drop(unsafe { Box::from_raw(p) });
             }
         }
-    }
-}
-
-/// A slice of null pointers from zeroed memory: large tables come straight
-/// from fresh pages, so unused slots cost address space, not resident memory.
-fn zeroed_slots<T>(len: usize) -> Box<[AtomicPtr<T>]> {
-    if len == 0 {
-        return Box::new([]);
-    }
-    let layout = std::alloc::Layout::array::<AtomicPtr<T>>(len).expect("slot table size");
-    // SAFETY: layout has non-zero size; an all-zero AtomicPtr is null, a valid
-    // value; the pointer and length describe exactly that allocation, which
-    // the Box then owns and frees with the same layout.
-    unsafe {
-        let p = std::alloc::alloc_zeroed(layout) as *mut AtomicPtr<T>;
-        if p.is_null() {
-            std::alloc::handle_alloc_error(layout);
-        }
-        Box::from_raw(ptr::slice_from_raw_parts_mut(p, len))
     }
 }
 

@@ -47,6 +47,34 @@
 //! here a scrape does plain loads and one flip. The sets are never reset, so
 //! their counts only grow. The scrape's wait is short: it lasts as long as the
 //! slowest observation in flight, a few atomic adds.
+//!
+//! # Shards: one writer, one locked instruction
+//!
+//! The protocol above lets any number of threads write one pair of sets,
+//! at three atomic read-modify-writes an observation, all on shared cache
+//! lines. A lock would cost two, so a held histogram was slower than
+//! prometheus-client's, and two threads on one series fought over lines.
+//! So a histogram also keeps one *shard* (a pair of sets of its own) per
+//! thread slot ([`thread_slot`](super::thread_slot): one slot per core, at
+//! most 7, claimed by the first threads that observe). A shard has a single
+//! writer, its owner, which adds with plain loads and stores. The scrape
+//! still flips the shard's hot bit, and must learn whether the owner is
+//! writing the set it is about to read:
+//! 1. the owner makes its `seq` odd (SeqCst store), then loads the hot bit
+//!    (SeqCst), adds to that set, and makes `seq` even again (Release);
+//! 2. the scrape flips the hot bit (SeqCst), then loads `seq` (SeqCst); if it
+//!    is odd, it waits until it changes.
+//!
+//! Under sequential consistency one of the two sees the other: either the
+//! scrape sees the odd `seq` and waits for that observation, or the owner's
+//! load sees the flip and writes the new hot set. The odd store is the only
+//! locked instruction of an owned observation. The shared pair stays for
+//! threads without a slot. A scrape reads every pair this way and adds
+//! them up; each pair's reading is complete, so the total is too.
+//!
+//! Native histograms keep only the shared pair: their sets are large (548
+//! words each with [`NativeBuckets::seconds`]), and shards would multiply
+//! that by the cores.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -57,6 +85,7 @@ use super::atomic_f64::add_to_bits;
 use super::exemplar::{ExemplarSlot, TraceContext};
 use super::native::{NativeBuckets, NativeReading, NativeSnapshot};
 use super::thread_slot;
+use super::zeroed::zeroed_slice;
 use super::{HistogramReading, Labels, Metric, MetricError, MetricType, Visitor};
 
 /// The default bucket upper bounds, in seconds (client_golang's defaults).
@@ -162,25 +191,6 @@ const HEAD: usize = 2;
 /// together), so two threads' shards never share a line.
 const LINE_WORDS: usize = 16;
 
-/// Zeroed atomics. Allocated zeroed rather than written, so the pages of a
-/// shard no thread ever uses are not made resident.
-fn zeroed(len: usize) -> Box<[AtomicU64]> {
-    // (`Box::new_zeroed_slice` would do this safely, but needs Rust 1.92.)
-    let layout = std::alloc::Layout::array::<AtomicU64>(len).expect("a histogram fits in memory");
-    assert!(layout.size() > 0, "a histogram has at least one word");
-    // SAFETY: the layout has a non-zero size (checked above).
-    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<AtomicU64>();
-    if ptr.is_null() {
-        std::alloc::handle_alloc_error(layout);
-    }
-    // SAFETY: `ptr` is a live allocation from the global allocator with the
-    // layout of `[AtomicU64; len]`, which is what `Box<[AtomicU64]>` frees
-    // it with. Its bytes are zero, and `AtomicU64` has the size and bit
-    // validity of `u64` (its docs guarantee it), so every element is a
-    // valid 0. Nothing else points to it.
-    unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) }
-}
-
 /// Spins, then yields, until `done` holds. Waits of a scrape last as long
 /// as one observation in flight, a few instructions unless its thread was
 /// descheduled, which is when yielding lets it run.
@@ -277,7 +287,7 @@ impl Histogram {
         let set_words = len + 1 + slots;
         let pair_words = (HEAD + 2 * set_words).next_multiple_of(LINE_WORDS);
         let pairs = shards + 1;
-        let words = zeroed(pairs * pair_words + LINE_WORDS - 1);
+        let words: Box<[AtomicU64]> = zeroed_slice(pairs * pair_words + LINE_WORDS - 1);
         // 8-byte words, so the distance to the next 128-byte boundary is a
         // whole number of words.
         let origin = (words.as_ptr().addr().wrapping_neg() % (8 * LINE_WORDS)) / 8;

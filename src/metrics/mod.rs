@@ -25,6 +25,7 @@ mod native;
 mod read;
 mod registry;
 mod thread_slot;
+mod zeroed;
 
 pub use collector::{Collected, Collector, Desc};
 pub use counter::Counter;

@@ -19,8 +19,9 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-/// At most this many threads own shards at once.
-pub(crate) const MAX_SLOTS: usize = 8;
+/// At most this many threads own shards at once: with the shared word, a
+/// counter is then eight words, 64 bytes.
+pub(crate) const MAX_SLOTS: usize = 7;
 
 /// The thread has no slot and may claim one.
 const NONE: usize = usize::MAX;
