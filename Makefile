@@ -7,6 +7,7 @@
 #   make up     the compose stack (SCALE=3 for three replicas); make down, make logs
 #   make bench  criterion benches of the encoder and observe path
 #   make bench-requests  instructions per request (callgrind)
+#   make bench-instructions  instructions per observe/inc/encode vs rivals (callgrind)
 
 CARGO  ?= cargo
 TARGET := x86_64-unknown-linux-gnu
@@ -28,7 +29,7 @@ RUST_IMAGE ?= rust:1-bookworm
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 SCALE  ?= 1
 
-.PHONY: run build test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests image env-file up up-longterm down logs fmt clippy clean
+.PHONY: run build test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests bench-instructions image env-file up up-longterm down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
@@ -185,6 +186,12 @@ bench-http: build
 bench-requests:
 	@command -v valgrind >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind >/dev/null; } || { echo "install valgrind: apt-get install valgrind" >&2; exit 1; }
 	$(CARGO) bench --locked --bench request_cost
+
+# Instructions per observe, inc and encode under callgrind, tinymon against
+# its rivals (benches/instructions.rs). Needs valgrind.
+bench-instructions:
+	@command -v valgrind >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq valgrind >/dev/null; } || { echo "install valgrind: apt-get install valgrind" >&2; exit 1; }
+	$(CARGO) bench --locked --bench instructions
 
 fmt:
 	$(CARGO) fmt --all

@@ -22,133 +22,13 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use prometheus_client::encoding::text::encode as pc_encode;
 use prometheus_client::metrics::counter::Counter as PcCounter;
 use prometheus_client::metrics::family::Family as PcFamily;
-use prometheus_client::metrics::gauge::Gauge as PcGauge;
-use prometheus_client::metrics::histogram::Histogram as PcHistogram;
 use prometheus_client::registry::Registry as PcRegistry;
 use tinymon::encode::{OpenMetricsEncoder, ProtobufEncoder, TextEncoder};
-use tinymon::metrics::{Counter, Family, Gauge, Histogram, Registry, DEFAULT_BUCKETS};
+use tinymon::metrics::{Counter, Family, Registry};
 
-const SETS: usize = 50;
-const SERVICE_SAMPLES: u64 = (SETS * (14 + 1 + 1)) as u64;
-const COUNTERS: usize = 10_000;
-
-fn labels4(i: usize) -> [String; 4] {
-    [
-        "http".into(),
-        ["GET", "POST", "PUT", "DELETE"][i % 4].into(),
-        format!("/api/v1/resource{}", i / 4),
-        ["200", "404", "500"][i % 3].into(),
-    ]
-}
-
-fn tinymon_service() -> Registry {
-    let r = Registry::new();
-    let h = r
-        .register(
-            Family::<Histogram, 4>::new(
-                "server_handle_request_seconds",
-                "Latency.",
-                ["type", "method", "path", "status"],
-            )
-            .unwrap(),
-        )
-        .unwrap();
-    let c = r
-        .register(
-            Family::<Counter, 3>::new(
-                "server_handle_request_total",
-                "Requests.",
-                ["type", "method", "path"],
-            )
-            .unwrap(),
-        )
-        .unwrap();
-    let g = r
-        .register(
-            Family::<Gauge, 4>::new(
-                "server_handle_request_status",
-                "Statuses.",
-                ["type", "method", "path", "status"],
-            )
-            .unwrap(),
-        )
-        .unwrap();
-    for i in 0..SETS {
-        let l = labels4(i);
-        let l = [l[0].as_str(), &l[1], &l[2], &l[3]];
-        h.get_or_create(&l).observe(0.001 * i as f64);
-        c.get_or_create(&[l[0], l[1], l[2]]).inc_by(i as u64 + 1);
-        g.get_or_create(&l).set(i as f64);
-    }
-    r
-}
-
-fn prometheus_service() -> prometheus::Registry {
-    let r = prometheus::Registry::new();
-    let h = prometheus::HistogramVec::new(
-        prometheus::HistogramOpts::new("server_handle_request_seconds", "Latency.")
-            .buckets(DEFAULT_BUCKETS.to_vec()),
-        &["type", "method", "path", "status"],
-    )
-    .unwrap();
-    let c = prometheus::IntCounterVec::new(
-        prometheus::Opts::new("server_handle_request_total", "Requests."),
-        &["type", "method", "path"],
-    )
-    .unwrap();
-    let g = prometheus::GaugeVec::new(
-        prometheus::Opts::new("server_handle_request_status", "Statuses."),
-        &["type", "method", "path", "status"],
-    )
-    .unwrap();
-    r.register(Box::new(h.clone())).unwrap();
-    r.register(Box::new(c.clone())).unwrap();
-    r.register(Box::new(g.clone())).unwrap();
-    for i in 0..SETS {
-        let l = labels4(i);
-        let l: Vec<&str> = l.iter().map(String::as_str).collect();
-        h.with_label_values(&l).observe(0.001 * i as f64);
-        c.with_label_values(&l[..3]).inc_by(i as u64 + 1);
-        g.with_label_values(&l).set(i as f64);
-    }
-    r
-}
-
-type PcLabels = Vec<(String, String)>;
-
-fn pc_labels(names: &[&str], values: &[String]) -> PcLabels {
-    names
-        .iter()
-        .zip(values)
-        .map(|(n, v)| (n.to_string(), v.clone()))
-        .collect()
-}
-
-fn new_pc_histogram() -> PcHistogram {
-    PcHistogram::new(DEFAULT_BUCKETS)
-}
-
-fn client_service() -> PcRegistry {
-    let mut r = PcRegistry::default();
-    let h = PcFamily::<PcLabels, PcHistogram, fn() -> PcHistogram>::new_with_constructor(
-        new_pc_histogram,
-    );
-    let c = PcFamily::<PcLabels, PcCounter>::default();
-    let g = PcFamily::<PcLabels, PcGauge<f64, std::sync::atomic::AtomicU64>>::default();
-    r.register("server_handle_request_seconds", "Latency.", h.clone());
-    r.register("server_handle_request", "Requests.", c.clone());
-    r.register("server_handle_request_status", "Statuses.", g.clone());
-    let names = ["type", "method", "path", "status"];
-    for i in 0..SETS {
-        let l = labels4(i);
-        h.get_or_create(&pc_labels(&names, &l))
-            .observe(0.001 * i as f64);
-        c.get_or_create(&pc_labels(&names[..3], &l[..3]))
-            .inc_by(i as u64 + 1);
-        g.get_or_create(&pc_labels(&names, &l)).set(i as f64);
-    }
-    r
-}
+#[path = "fixtures/encode.rs"]
+mod fixtures;
+use fixtures::*;
 
 fn bench_service(crit: &mut Criterion) {
     let mut group = crit.benchmark_group("encode_service_800_samples");

@@ -20,77 +20,19 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use fastmetrics::encoder::{EncodeLabelSet, LabelSetEncoder};
 use fastmetrics::metrics::counter::Counter as FmCounter;
 use fastmetrics::metrics::family::Family as FmFamily;
 use fastmetrics::metrics::gauge::Gauge as FmGauge;
 use fastmetrics::metrics::histogram::Histogram as FmHistogram;
-use fastmetrics::raw::LabelSetSchema;
 use prometheus_client::metrics::counter::Counter as PcCounter;
 use prometheus_client::metrics::family::Family as PcFamily;
 use prometheus_client::metrics::gauge::Gauge as PcGauge;
 use prometheus_client::metrics::histogram::Histogram as PcHistogram;
-use tinymon::metrics::{
-    Buckets, Counter, Family, Gauge, Histogram, NativeBuckets, DEFAULT_BUCKETS,
-};
+use tinymon::metrics::{Buckets, Gauge, Histogram, NativeBuckets, DEFAULT_BUCKETS};
 
-const LABELS: [&str; 4] = ["http", "GET", "/api/v1/users", "200"];
-const NAMES: [&str; 4] = ["type", "method", "path", "status"];
-
-type PcLabels = Vec<(String, String)>;
-
-fn pc_labels(n: usize) -> PcLabels {
-    NAMES[..n]
-        .iter()
-        .zip(LABELS)
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-fn new_pc_histogram() -> PcHistogram {
-    PcHistogram::new(DEFAULT_BUCKETS)
-}
-
-/// fastmetrics takes a typed label set: the same label values as `&str`s.
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct FmLabels<const N: usize>([&'static str; N]);
-
-impl<const N: usize> LabelSetSchema for FmLabels<N> {
-    fn names() -> Option<&'static [&'static str]> {
-        Some(&NAMES[..N])
-    }
-}
-
-impl<const N: usize> EncodeLabelSet for FmLabels<N> {
-    fn encode(&self, encoder: &mut dyn LabelSetEncoder) -> fastmetrics::error::Result<()> {
-        for (name, value) in NAMES.iter().zip(self.0) {
-            encoder.encode(&(*name, value))?;
-        }
-        Ok(())
-    }
-}
-
-fn new_fm_histogram() -> FmHistogram {
-    FmHistogram::new(DEFAULT_BUCKETS)
-}
-
-fn new_measured_histogram() -> measured::Histogram<11> {
-    measured::Histogram::with_metadata(measured::metric::histogram::Thresholds::with_buckets(
-        DEFAULT_BUCKETS,
-    ))
-}
-
-/// Families with a few neighbouring series, so lookups are not trivially
-/// the only entry.
-fn tinymon_families() -> (Family<Histogram, 4>, Family<Counter, 3>) {
-    let h = Family::<Histogram, 4>::new("h_seconds", "h", NAMES).unwrap();
-    let c = Family::<Counter, 3>::new("c_total", "c", ["type", "method", "path"]).unwrap();
-    for path in ["/a", "/b", "/c", "/d", "/e", "/f", "/g"] {
-        h.get_or_create(&["http", "GET", path, "200"]).observe(0.1);
-        c.get_or_create(&["http", "GET", path]).inc();
-    }
-    (h, c)
-}
+#[path = "fixtures/observe.rs"]
+mod fixtures;
+use fixtures::*;
 
 fn bench_observe(crit: &mut Criterion) {
     let (th, tc) = tinymon_families();

@@ -24,8 +24,8 @@ use tiny_http::{Request, Response};
 
 use super::labels::{method_label, status_label};
 use crate::metrics::{
-    Buckets, ExemplarCounter, Family, Gauge, Histogram, MetricError, NativeBuckets, Registry,
-    TraceContext,
+    Buckets, ExemplarCounter, Family, Gauge, Histogram, LabelHash, MetricError, NativeBuckets,
+    Registry, TraceContext,
 };
 
 /// The `type` label of requests a server handles.
@@ -106,9 +106,13 @@ impl RedMetrics {
     ) {
         self.in_flight.dec();
         let labels = [SERVER_TYPE, method, path, status];
-        self.requests_status.get_or_create(&labels).inc();
+        // Both families have these labels: hash them once.
+        let hash = LabelHash::of(&labels);
+        self.requests_status
+            .get_or_create_hashed(&labels, hash)
+            .inc();
         self.request_seconds
-            .get_or_create(&labels)
+            .get_or_create_hashed(&labels, hash)
             .observe_with_exemplar(elapsed.as_secs_f64(), trace);
     }
 

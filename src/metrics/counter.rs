@@ -68,7 +68,8 @@ impl Counter {
     #[inline(never)]
     pub fn get(&self) -> u64 {
         // Slots never exceed `slots()`, so the words past them stay zero.
-        (self.words[..=thread_slot::slots()].iter()).fold(0, |sum, w| sum.wrapping_add(w.load(Relaxed)))
+        (self.words[..=thread_slot::slots()].iter())
+            .fold(0, |sum, w| sum.wrapping_add(w.load(Relaxed)))
     }
 }
 

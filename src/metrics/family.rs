@@ -200,7 +200,14 @@ impl<M: Metric, const N: usize> Family<M, N> {
     /// creates a series.
     #[inline]
     pub fn get_or_create(&self, values: &[&str; N]) -> &M {
-        match self.find(values) {
+        self.get_or_create_hashed(values, LabelHash::of(values))
+    }
+
+    /// [`Family::get_or_create`] with the hash of `values` computed by the
+    /// caller, who looks the same label values up in several families.
+    #[inline]
+    pub(crate) fn get_or_create_hashed(&self, values: &[&str; N], hash: LabelHash) -> &M {
+        match self.find(values, hash.0) {
             Ok(metric) => metric,
             Err((hash, at)) => self.insert(values, hash, at),
         }
@@ -209,14 +216,13 @@ impl<M: Metric, const N: usize> Family<M, N> {
     /// The series for `values` if it exists; never creates one.
     #[inline]
     pub fn get(&self, values: &[&str; N]) -> Option<&M> {
-        self.find(values).ok()
+        self.find(values, hash_label_values(values)).ok()
     }
 
     /// Probes for `values`: the series, or its hash and the empty slot the
     /// probe ended on.
     #[inline]
-    fn find(&self, values: &[&str; N]) -> Result<&M, (u64, usize)> {
-        let hash = hash_label_values(values);
+    fn find(&self, values: &[&str; N], hash: u64) -> Result<&M, (u64, usize)> {
         let mask = self.slots.len() - 1;
         let mut at = hash as usize & mask;
         loop {
@@ -386,6 +392,17 @@ impl<M: Metric, const N: usize> Drop for Family<M, N> {
                 drop(unsafe { Box::from_raw(p) });
             }
         }
+    }
+}
+
+/// The hash of a label set, the same in every family.
+#[derive(Clone, Copy)]
+pub(crate) struct LabelHash(u64);
+
+impl LabelHash {
+    #[inline]
+    pub(crate) fn of(values: &[&str]) -> Self {
+        LabelHash(hash_label_values(values))
     }
 }
 

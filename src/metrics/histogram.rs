@@ -436,7 +436,13 @@ impl Histogram {
                 // Release) add up to them.
                 let on_cold = (before & COUNT_MASK) - *shared_count;
                 let buckets = &cold[..self.len];
-                wait_until(|| buckets.iter().map(|b| b.load(Ordering::Acquire)).sum::<u64>() == on_cold);
+                wait_until(|| {
+                    buckets
+                        .iter()
+                        .map(|b| b.load(Ordering::Acquire))
+                        .sum::<u64>()
+                        == on_cold
+                });
                 *shared_count = on_cold;
             } else {
                 let seq = &self.words[at + SEQ];

@@ -32,6 +32,7 @@ pub use counter::Counter;
 pub use error::MetricError;
 pub use exemplar::{Exemplar, TraceContext};
 pub use exemplar_counter::ExemplarCounter;
+pub(crate) use family::LabelHash;
 pub use family::{Family, DEFAULT_SERIES_CAP, MAX_SERIES_CAP, OVERFLOW_LABEL_VALUE};
 pub use gauge::Gauge;
 pub use histogram::{Buckets, Histogram, HistogramSnapshot, DEFAULT_BUCKETS};

@@ -92,7 +92,12 @@ fn claim() -> Option<usize> {
             return None;
         }
         // Acquire: pairs with the previous owner's Release in `SlotReturn`.
-        match TAKEN.compare_exchange_weak(taken, taken | 1 << free, Ordering::Acquire, Ordering::Relaxed) {
+        match TAKEN.compare_exchange_weak(
+            taken,
+            taken | 1 << free,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
             Ok(_) => break claimed(free),
             Err(now) => taken = now,
         }
