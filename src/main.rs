@@ -15,6 +15,16 @@ use tinymon::http::{Server, ServerSettings};
 use tinymon::metrics::default_registry;
 
 fn main() -> ExitCode {
+    // Every family reserves zeroed tables for its series cap (80 KB for
+    // 10,000 series) and touches them only as series appear. glibc serves
+    // allocations under its mmap threshold (128 KB, and rising as mmapped
+    // blocks are freed) from the heap, where calloc clears them and makes
+    // them resident; above it, from fresh zero pages that stay untouched.
+    // A fixed 64 KB threshold keeps the tables off the heap: idle RSS
+    // drops by about half a megabyte.
+    // SAFETY: mallopt only changes an allocator setting; it is called
+    // before any other thread exists.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024) };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = match config::parse(&args, |k| std::env::var(k).ok()) {
         Ok(c) => c,

@@ -97,6 +97,13 @@ fn image_runs_as_nobody_turns_healthy_serves_metrics_and_stops_cleanly() {
         std::thread::sleep(Duration::from_millis(500));
     }
 
+    // Idle memory: after start-up and the health checks, before any scrape.
+    // The budget is 2.5 MB (the kernel maps binary pages in batches, so
+    // the file-backed part varies by ~0.1 MB between runs).
+    let idle_kb: u64 = proc_line_value(pid, "status", "VmRSS:").parse().unwrap();
+    eprintln!("idle VmRSS: {idle_kb} kB");
+    assert!(idle_kb <= 2_500, "idle VmRSS {idle_kb} kB, over 2.5 MB");
+
     let base = format!("http://127.0.0.1:{port}");
     let r = tinymon_test_support::client::get(&format!("{base}/metrics"), Duration::from_secs(5))
         .unwrap();
