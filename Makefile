@@ -179,6 +179,9 @@ bench:
 # Needs wrk (Debian package wrk) and two CPUs.
 bench-http: build
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || { echo "install wrk: apt-get install wrk" >&2; exit 1; }
+	@# The Go rebuild of the original (benches/go_original) joins when Go and
+	@# client_golang are here; as root they are installed, else its row is skipped.
+	@command -v go >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go golang-github-prometheus-client-golang-dev >/dev/null; } || true
 	$(CARGO) bench --locked --bench http
 
 # Instructions per /hello request under callgrind: bare tiny_http, the same

@@ -13,6 +13,11 @@
 //! loopback and thread wake-ups.
 //!
 //! Last, the real binary's RSS: idle, and at its peak under 64 connections.
+//!
+//! When a Go toolchain and Debian's client_golang are installed (`make
+//! bench-http` installs them as root), a Go rebuild of the original service
+//! (`benches/go_original/main.go`: net/http, client_golang, the same three
+//! request families) joins the rounds, pinned to CPU 0 like the others.
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -132,6 +137,44 @@ fn rss_kb(pid: u32, key: &str) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// Builds and starts the Go rebuild of the original on CPU 0, if `go` is
+/// installed; its address and process.
+fn go_server() -> Option<(String, std::process::Child)> {
+    let out = std::env::temp_dir().join("tinymon-go-original");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/go_original/main.go");
+    let built = Command::new("go")
+        .args(["build", "-o"])
+        .arg(&out)
+        .arg(src)
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", std::env::temp_dir().join("tinymon-go-cache"))
+        .status();
+    if !matches!(built, Ok(s) if s.success()) {
+        println!("(no Go toolchain with client_golang: the Go row is skipped)");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = Command::new("taskset")
+        .args(["-c", "0"])
+        .arg(&out)
+        .arg(&addr)
+        .spawn()
+        .ok()?;
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            return Some((addr, child));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
 fn main() {
     // `cargo test --all-targets` runs bench binaries without `--bench`; this
     // one needs wrk, two quiet CPUs and a minute, so it runs only as a bench.
@@ -156,9 +199,11 @@ fn main() {
     let tinymon = server.addr().to_string();
     let bare = bare_server();
 
+    let mut go = go_server();
     println!("## /hello, 64 connections, {ROUNDS} alternating rounds of {SECONDS} s (server on CPU 0, wrk on CPU 1)");
     let (mut t_rps, mut b_rps, mut t50, mut b50, mut t99, mut b99) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut g_rps, mut g50, mut g99) = (vec![], vec![], vec![]);
     for round in 0..ROUNDS {
         let b = wrk(&format!("http://{bare}/hello"), 64);
         let t = wrk(&format!("http://{tinymon}/hello"), 64);
@@ -166,6 +211,16 @@ fn main() {
             "round {round}: bare {:.0} req/s p50 {:.0} us p99 {:.0} us | tinymon {:.0} req/s p50 {:.0} us p99 {:.0} us",
             b.rps, b.p50_us, b.p99_us, t.rps, t.p50_us, t.p99_us
         );
+        if let Some((addr, _)) = &go {
+            let g = wrk(&format!("http://{addr}/hello"), 64);
+            println!(
+                "round {round}: Go original {:.0} req/s p50 {:.0} us p99 {:.0} us",
+                g.rps, g.p50_us, g.p99_us
+            );
+            g_rps.push(g.rps);
+            g50.push(g.p50_us);
+            g99.push(g.p99_us);
+        }
         b_rps.push(b.rps);
         t_rps.push(t.rps);
         b50.push(b.p50_us);
@@ -186,6 +241,33 @@ fn main() {
         median(t50),
         median(t99)
     );
+    if let Some((addr, mut child)) = go.take() {
+        println!(
+            "| Go original (net/http, client_golang) | {:.0} | {:.0} | {:.0} |",
+            median(g_rps),
+            median(g50),
+            median(g99)
+        );
+        let hello = median(
+            (0..ROUNDS)
+                .map(|_| wrk(&format!("http://{addr}/hello"), 1).p50_us)
+                .collect(),
+        );
+        let metrics = median(
+            (0..ROUNDS)
+                .map(|_| wrk(&format!("http://{addr}/metrics"), 1).p50_us)
+                .collect(),
+        );
+        println!(
+            "Go original at 1 connection: /hello p50 {hello:.0} us, /metrics p50 {metrics:.0} us"
+        );
+        println!(
+            "Go original RSS after the rounds: {:.1} MB",
+            rss_kb(child.id(), "VmRSS:") as f64 / 1024.0
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     println!(
         "middleware cost: {:.1} % of bare req/s",
         (1.0 - tr / br) * 100.0

@@ -47,7 +47,9 @@ pub fn negotiate(accept: Option<&str>) -> Format {
     let mut best = Format::Text;
     // Thousandths, so q-values compare exactly; 0 means "not acceptable".
     let mut best_q = 0u16;
-    for range in accept.unwrap_or("").split(',') {
+    // Bytes, not `str` patterns: the header is ASCII when it is valid, and
+    // byte loops are a fraction of the code.
+    for range in accept.unwrap_or("").as_bytes().split(|&b| b == b',') {
         if let Some((format, q)) = offer(range) {
             if q > best_q {
                 best = format;
@@ -60,41 +62,44 @@ pub fn negotiate(accept: Option<&str>) -> Format {
 
 /// One media range: the format it asks for and its q in thousandths, or
 /// `None` when it names nothing tinymon writes or does not parse.
-fn offer(range: &str) -> Option<(Format, u16)> {
-    let mut parts = range.split(';');
-    let media = parts.next()?.trim();
+fn offer(range: &[u8]) -> Option<(Format, u16)> {
+    let mut parts = range.split(|&b| b == b';');
+    let media = parts.next()?.trim_ascii();
     let (mut version, mut q) = (None, 1000);
     let (mut proto, mut encoding) = (None, None);
     for param in parts {
-        let (key, value) = param.split_once('=')?;
-        let value = value.trim().trim_matches('"');
-        match key.trim() {
-            k if k.eq_ignore_ascii_case("q") => q = parse_q(value)?,
-            k if k.eq_ignore_ascii_case("version") => version = Some(value),
-            k if k.eq_ignore_ascii_case("proto") => proto = Some(value),
-            k if k.eq_ignore_ascii_case("encoding") => encoding = Some(value),
-            // charset, escaping, proto, encoding: every name tinymon
-            // writes is valid in every escaping scheme.
-            _ => {}
+        let eq = param.iter().position(|&b| b == b'=')?;
+        let key = param[..eq].trim_ascii();
+        let value = unquote(param[eq + 1..].trim_ascii());
+        if key.eq_ignore_ascii_case(b"q") {
+            q = parse_q(value)?;
+        } else if key.eq_ignore_ascii_case(b"version") {
+            version = Some(value);
+        } else if key.eq_ignore_ascii_case(b"proto") {
+            proto = Some(value);
+        } else if key.eq_ignore_ascii_case(b"encoding") {
+            encoding = Some(value);
         }
+        // charset, escaping: every name tinymon writes is valid in every
+        // escaping scheme.
     }
-    let format = if media.eq_ignore_ascii_case("application/openmetrics-text") {
+    let format = if media.eq_ignore_ascii_case(b"application/openmetrics-text") {
         match version {
-            None | Some("1.0.0") => Format::OpenMetrics,
+            None | Some(b"1.0.0") => Format::OpenMetrics,
             _ => return None,
         }
-    } else if media.eq_ignore_ascii_case("text/plain") {
+    } else if media.eq_ignore_ascii_case(b"text/plain") {
         match version {
-            None | Some("0.0.4") => Format::Text,
+            None | Some(b"0.0.4") => Format::Text,
             _ => return None,
         }
-    } else if media.eq_ignore_ascii_case("application/vnd.google.protobuf") {
+    } else if media.eq_ignore_ascii_case(b"application/vnd.google.protobuf") {
         // Only the delimited MetricFamily stream is written.
         match (proto, encoding) {
-            (Some("io.prometheus.client.MetricFamily"), Some("delimited")) => Format::Protobuf,
+            (Some(b"io.prometheus.client.MetricFamily"), Some(b"delimited")) => Format::Protobuf,
             _ => return None,
         }
-    } else if media == "*/*" || media.eq_ignore_ascii_case("text/*") {
+    } else if media == b"*/*" || media.eq_ignore_ascii_case(b"text/*") {
         Format::Text
     } else {
         return None;
@@ -102,20 +107,30 @@ fn offer(range: &str) -> Option<(Format, u16)> {
     Some((format, q))
 }
 
+/// `value` without the double quotes around it.
+fn unquote(value: &[u8]) -> &[u8] {
+    let start = value.iter().position(|&b| b != b'"').unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|&b| b != b'"')
+        .map_or(start, |i| i + 1);
+    &value[start..end]
+}
+
 /// `0`, `0.5`, `1.000` … as thousandths (RFC 9110: at most three decimals).
-fn parse_q(value: &str) -> Option<u16> {
-    let (whole, frac) = value.split_once('.').unwrap_or((value, ""));
-    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+fn parse_q(value: &[u8]) -> Option<u16> {
+    let (whole, frac) = match value.iter().position(|&b| b == b'.') {
+        Some(dot) => (&value[..dot], &value[dot + 1..]),
+        None => (value, &[][..]),
+    };
+    if frac.len() > 3 || !frac.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let frac_value = frac
-        .bytes()
-        .chain(std::iter::repeat(b'0'))
-        .take(3)
-        .fold(0u16, |n, b| n * 10 + u16::from(b - b'0'));
+    let frac_value = (frac.iter().chain(std::iter::repeat(&b'0')).take(3))
+        .fold(0u16, |n, &b| n * 10 + u16::from(b - b'0'));
     match whole {
-        "0" => Some(frac_value),
-        "1" if frac_value == 0 => Some(1000),
+        b"0" => Some(frac_value),
+        b"1" if frac_value == 0 => Some(1000),
         _ => None,
     }
 }

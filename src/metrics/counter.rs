@@ -8,7 +8,7 @@
 //! with a slot is the only writer of its word, so it adds with a plain load
 //! and store instead of a locked read-modify-write; threads without a slot
 //! `fetch_add` the shared word. Reading adds the words up. A counter is
-//! then eight words (64 bytes rather than 8), and a held
+//! then four words (32 bytes rather than 8), and a held
 //! increment is about three times cheaper (see the README's benchmarks).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -56,7 +56,7 @@
 //! prometheus-client's, and two threads on one series fought over lines.
 //! So a histogram also keeps one *shard* (a pair of sets of its own) per
 //! thread slot ([`thread_slot`](super::thread_slot): one slot per core, at
-//! most 7, claimed by the first threads that observe). A shard has a single
+//! most 3, claimed by the first threads that observe). A shard has a single
 //! writer, its owner, which adds with plain loads and stores. The scrape
 //! still flips the shard's hot bit, and must learn whether the owner is
 //! writing the set it is about to read:
@@ -72,11 +72,12 @@
 //! threads without a slot. A scrape reads every pair this way and adds
 //! them up; each pair's reading is complete, so the total is too.
 //!
-//! Native histograms keep only the shared pair: their sets are large (548
-//! words each with [`NativeBuckets::seconds`]), and shards would multiply
-//! that by the cores.
+//! A shard is allocated the first time its slot's thread observes the
+//! series, so a series costs memory only for the threads that use it: one
+//! pair of 256 bytes a shard with the default buckets, about 9 KB with
+//! [`NativeBuckets::seconds`], plus a kept reading of half that.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -85,7 +86,7 @@ use super::atomic_f64::add_to_bits;
 use super::exemplar::{ExemplarSlot, TraceContext};
 use super::native::{NativeBuckets, NativeReading, NativeSnapshot};
 use super::thread_slot;
-use super::zeroed::zeroed_slice;
+use super::zeroed::{free_lines, lines, zeroed_lines, zeroed_slice, LINE_ALIGN};
 use super::{HistogramReading, Labels, Metric, MetricError, MetricType, Visitor};
 
 /// The default bucket upper bounds, in seconds (client_golang's defaults).
@@ -189,7 +190,7 @@ const SEQ: usize = 1;
 const HEAD: usize = 2;
 /// Pairs start on 128-byte boundaries (two cache lines, which x86 fetches
 /// together), so two threads' shards never share a line.
-const LINE_WORDS: usize = 16;
+const LINE_WORDS: usize = LINE_ALIGN / 8;
 
 /// Spins, then yields, until `done` holds. Waits of a scrape last as long
 /// as one observation in flight, a few instructions unless its thread was
@@ -238,7 +239,6 @@ pub struct HistogramSnapshot {
 /// assert_eq!(s.cumulative[0], 1); // le="0.005"
 /// assert_eq!(*s.cumulative.last().unwrap(), 2); // le="+Inf"
 /// ```
-#[derive(Debug)]
 pub struct Histogram {
     buckets: Buckets,
     /// Classic buckets, `+Inf` included.
@@ -248,11 +248,10 @@ pub struct Histogram {
     set_words: usize,
     /// Words of one pair (head and two sets), in whole 128-byte lines.
     pair_words: usize,
-    /// Single-writer shards, pairs `1..=shards`; pair 0 is shared.
-    shards: usize,
-    /// Where pair 0 starts in `words`: the first 128-byte boundary.
-    origin: usize,
-    words: Box<[AtomicU64]>,
+    /// Blocks of `pair_words` words from `zeroed_lines`: one per thread
+    /// slot, null until the slot's owner first observes, then its shard;
+    /// and last the shared pair, made with the histogram.
+    pairs: Box<[AtomicPtr<AtomicU64>]>,
     /// One per bucket when the buckets keep exemplars, else empty.
     exemplars: Box<[ExemplarSlot]>,
     /// Serialises scrapes of this histogram (two concurrent flips would break
@@ -261,12 +260,34 @@ pub struct Histogram {
     scrape: Mutex<Reading>,
 }
 
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Histogram")
+            .field("buckets", &self.buckets)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Histogram {
+    fn drop(&mut self) {
+        for pair in self.pairs.iter_mut() {
+            if let Some(block) = std::ptr::NonNull::new(*pair.get_mut()) {
+                // SAFETY: a non-null pair came from
+                // `zeroed_lines(self.pair_words)`, and with `&mut self` no
+                // observer or scrape can still use it.
+                unsafe { free_lines(block, self.pair_words) };
+            }
+        }
+    }
+}
+
 /// What scrapes keep between them, and the totals the last one handed out.
 #[derive(Debug)]
 struct Reading {
-    /// Per pair, `set_words` values laid out as a set: those of the pair's
-    /// hot set at the last scrape that found it cold.
-    kept: Box<[u64]>,
+    /// Per pair, `set_words` values laid out as a set: those of its hot
+    /// set at the last scrape that found it cold (empty until a shard
+    /// exists).
+    kept: Box<[Box<[u64]>]>,
     /// Observations in the shared pair's kept set.
     shared_count: u64,
     /// Filled by each scrape before its visitor runs, so a reading is a
@@ -281,32 +302,25 @@ impl Histogram {
     pub fn new(buckets: Buckets) -> Self {
         let len = buckets.bounds.len() + 1;
         let slots = buckets.native.as_ref().map_or(0, |n| n.layout().slots());
-        // A native series is 535 words a set with the demo's settings;
-        // shards would multiply that by the cores, so it keeps one pair.
-        let shards = if slots == 0 { thread_slot::slots() } else { 0 };
         let set_words = len + 1 + slots;
         let pair_words = (HEAD + 2 * set_words).next_multiple_of(LINE_WORDS);
-        let pairs = shards + 1;
-        let words: Box<[AtomicU64]> = zeroed_slice(pairs * pair_words + LINE_WORDS - 1);
-        // 8-byte words, so the distance to the next 128-byte boundary is a
-        // whole number of words.
-        let origin = (words.as_ptr().addr().wrapping_neg() % (8 * LINE_WORDS)) / 8;
         let exemplars = if buckets.exemplars {
             (0..len).map(|_| ExemplarSlot::default()).collect()
         } else {
             Box::new([]) as Box<[ExemplarSlot]>
         };
+        let mut pairs: Box<[AtomicPtr<AtomicU64>]> = zeroed_slice(thread_slot::slots() + 1);
+        pairs[pairs.len() - 1] = AtomicPtr::new(zeroed_lines(pair_words).as_ptr());
+        let kept = vec![Box::default(); pairs.len()].into();
         Histogram {
             buckets,
             len,
             set_words,
             pair_words,
-            shards,
-            origin,
-            words,
+            pairs,
             exemplars,
             scrape: Mutex::new(Reading {
-                kept: vec![0; pairs * set_words].into(),
+                kept,
                 shared_count: 0,
                 cumulative: vec![0; len].into(),
                 native_totals: vec![0; slots].into(),
@@ -348,17 +362,55 @@ impl Histogram {
     fn observe_at(&self, index: usize, v: f64) {
         let native = (self.buckets.native.as_ref()).and_then(|n| n.layout().slot(v));
         match thread_slot::current() {
-            Some(slot) if slot < self.shards => {
-                self.observe_owned(self.origin + (slot + 1) * self.pair_words, index, native, v)
+            // The last pair is the shared one, not a shard.
+            Some(slot) if slot < self.pairs.len() - 1 => {
+                self.observe_owned(self.shard(slot), index, native, v)
             }
-            _ => self.observe_shared(index, native, v),
+            _ => self.observe_shared(self.shared(), index, native, v),
         }
+    }
+
+    /// The shard of `slot`, made on the first call; only the slot's owner
+    /// calls this.
+    #[inline]
+    fn shard(&self, slot: usize) -> &[AtomicU64] {
+        // Relaxed: only the slot's owner stores the pointer, and a new
+        // owner synchronised with the old one when it claimed the slot.
+        let block = match std::ptr::NonNull::new(self.pairs[slot].load(Ordering::Relaxed)) {
+            Some(block) => block,
+            None => self.new_shard(slot),
+        };
+        // SAFETY: from `zeroed_lines(self.pair_words)` in `new_shard`, freed
+        // only in `Drop`, after the last borrow of `self`.
+        unsafe { lines(block, self.pair_words) }
+    }
+
+    /// The shared pair.
+    #[inline]
+    fn shared(&self) -> &[AtomicU64] {
+        // Relaxed: the pointer was stored before `self` was shared.
+        let block = self.pairs[self.pairs.len() - 1].load(Ordering::Relaxed);
+        // SAFETY: made by `zeroed_lines(self.pair_words)` in `new`, never
+        // null, freed only in `Drop`.
+        unsafe { lines(std::ptr::NonNull::new_unchecked(block), self.pair_words) }
+    }
+
+    /// Allocates `slot`'s shard: once per thread slot and series, the
+    /// first time that slot observes it (as a family allocates a series
+    /// on its first use).
+    #[cold]
+    #[inline(never)]
+    fn new_shard(&self, slot: usize) -> std::ptr::NonNull<AtomicU64> {
+        let block = zeroed_lines(self.pair_words);
+        // Release: a scrape that loads the pointer (Acquire) sees the zeroes.
+        self.pairs[slot].store(block.as_ptr(), Ordering::Release);
+        block
     }
 
     /// Observes into this thread's own shard, which no other thread writes.
     #[inline]
-    fn observe_owned(&self, pair: usize, index: usize, native: Option<usize>, v: f64) {
-        let seq = &self.words[pair + SEQ];
+    fn observe_owned(&self, pair: &[AtomicU64], index: usize, native: Option<usize>, v: f64) {
+        let seq = &pair[SEQ];
         // Relaxed: only this thread writes `seq` (a new owner of the slot
         // synchronised with the old one when it claimed the slot).
         let s = seq.load(Ordering::Relaxed);
@@ -368,18 +420,18 @@ impl Histogram {
         // adds go to the new hot set (Dekker's handshake). This store is
         // the observation's one locked instruction on x86.
         seq.store(s + 1, Ordering::SeqCst);
-        let hot = (self.words[pair + STARTED].load(Ordering::SeqCst) >> 63) as usize;
-        let set = pair + HEAD + hot * self.set_words;
+        let hot = (pair[STARTED].load(Ordering::SeqCst) >> 63) as usize;
+        let set = &pair[HEAD + hot * self.set_words..][..self.set_words];
         // Relaxed loads and stores: single writer, and published by the
         // Release store of `seq` below.
-        bump(&self.words[set + index]);
-        let sum = &self.words[set + self.len];
+        bump(&set[index]);
+        let sum = &set[self.len];
         sum.store(
             (f64::from_bits(sum.load(Ordering::Relaxed)) + v).to_bits(),
             Ordering::Relaxed,
         );
         if let Some(slot) = native {
-            bump(&self.words[set + self.len + 1 + slot]);
+            bump(&set[self.len + 1 + slot]);
         }
         // Release: a scrape that reads this value sees every add above.
         seq.store(s + 2, Ordering::Release);
@@ -387,19 +439,18 @@ impl Histogram {
 
     /// Observes into the shared pair, which any thread may write.
     #[inline]
-    fn observe_shared(&self, index: usize, native: Option<usize>, v: f64) {
-        let pair = self.origin;
+    fn observe_shared(&self, pair: &[AtomicU64], index: usize, native: Option<usize>, v: f64) {
         // Relaxed: choosing the set needs only the atomicity of this RMW; the
         // scrape learns about the writes below through the buckets.
-        let started = self.words[pair + STARTED].fetch_add(1, Ordering::Relaxed);
-        let set = pair + HEAD + (started >> 63) as usize * self.set_words;
+        let started = pair[STARTED].fetch_add(1, Ordering::Relaxed);
+        let set = &pair[HEAD + (started >> 63) as usize * self.set_words..][..self.set_words];
         // Relaxed: published by the bucket's Release below.
-        add_to_bits(&self.words[set + self.len], v);
+        add_to_bits(&set[self.len], v);
         if let Some(slot) = native {
             // Relaxed: published by the bucket's Release below, like the sum.
-            self.words[set + self.len + 1 + slot].fetch_add(1, Ordering::Relaxed);
+            set[self.len + 1 + slot].fetch_add(1, Ordering::Relaxed);
         }
-        self.words[set + index].fetch_add(1, Ordering::Release);
+        set[index].fetch_add(1, Ordering::Release);
     }
 
     /// The bucket bounds.
@@ -411,84 +462,117 @@ impl Histogram {
     /// to `f`. Other scrapes of this histogram wait until `f` returns;
     /// observers never do.
     pub fn read<R>(&self, f: impl FnOnce(&HistogramReading<'_>) -> R) -> R {
-        let mut kept = self.scrape.lock();
+        let mut reading = self.scrape.lock();
         let Reading {
             kept,
             shared_count,
             cumulative,
             native_totals,
-        } = &mut *kept;
+        } = &mut *reading;
         cumulative.fill(0);
         native_totals.fill(0);
-        let mut sum = 0.0;
-        for (pair, kept) in kept.chunks_exact_mut(self.set_words).enumerate() {
-            let at = self.origin + pair * self.pair_words;
-            // SeqCst: for a shard, the other half of the handshake in
-            // `observe_owned` (with the SeqCst load of `seq` below); for the
-            // shared pair, Acquire would do.
-            let before = self.words[at + STARTED].fetch_add(HOT_BIT, Ordering::SeqCst);
-            let cold = at + HEAD + (before >> 63) as usize * self.set_words;
-            let cold = &self.words[cold..cold + self.set_words];
-            if pair == 0 {
-                // The hot set was not written since the last scrape read
-                // it, so this many observations chose the now-cold one; wait
-                // until its buckets (Acquire, pairing with each observer's
-                // Release) add up to them.
-                let on_cold = (before & COUNT_MASK) - *shared_count;
-                let buckets = &cold[..self.len];
-                wait_until(|| {
-                    buckets
-                        .iter()
-                        .map(|b| b.load(Ordering::Acquire))
-                        .sum::<u64>()
-                        == on_cold
-                });
-                *shared_count = on_cold;
-            } else {
-                let seq = &self.words[at + SEQ];
-                let s = seq.load(Ordering::SeqCst);
-                if s & 1 == 1 {
-                    // The owner is observing, perhaps into the cold set.
-                    // Acquire: pairs with its Release of the next value.
-                    wait_until(|| seq.load(Ordering::Acquire) != s);
-                }
+        let mut totals = Totals {
+            sum: 0.0,
+            cumulative,
+            native: native_totals,
+        };
+        let shared = self.pairs.len() - 1;
+        for (i, (pair, kept)) in self.pairs.iter().zip(kept.iter_mut()).enumerate() {
+            // Acquire: pairs with `new_shard`'s Release.
+            let Some(block) = std::ptr::NonNull::new(pair.load(Ordering::Acquire)) else {
+                continue;
+            };
+            if kept.is_empty() {
+                *kept = vec![0; self.set_words].into();
             }
-            // Relaxed: the waits above ordered these loads after every
-            // write to the cold set, and nothing writes it now. The cold
-            // set is the one the next scrape will find untouched, so its
-            // values are kept.
-            let (kept_buckets, kept_rest) = kept.split_at_mut(self.len);
-            for ((c, k), cum) in cold.iter().zip(kept_buckets).zip(cumulative.iter_mut()) {
-                let n = c.load(Ordering::Relaxed);
-                *cum += n + *k;
-                *k = n;
-            }
-            let cold_sum = f64::from_bits(cold[self.len].load(Ordering::Relaxed));
-            sum += cold_sum + f64::from_bits(kept_rest[0]);
-            kept_rest[0] = cold_sum.to_bits();
-            for ((c, k), total) in (cold[self.len + 1..].iter())
-                .zip(&mut kept_rest[1..])
-                .zip(native_totals.iter_mut())
-            {
-                let n = c.load(Ordering::Relaxed);
-                *total += n + *k;
-                *k = n;
-            }
+            // SAFETY: from `zeroed_lines(self.pair_words)`, freed only in
+            // `Drop`.
+            let pair = unsafe { lines(block, self.pair_words) };
+            let count = (i == shared).then_some(&mut *shared_count);
+            self.gather(pair, kept, count, &mut totals);
         }
         let mut total = 0;
-        for c in cumulative.iter_mut() {
+        for c in totals.cumulative.iter_mut() {
             total += *c;
             *c = total;
         }
         f(&HistogramReading {
             bounds: &self.buckets.bounds,
-            cumulative,
-            sum,
+            cumulative: totals.cumulative,
+            sum: totals.sum,
             count: total,
             exemplars: &self.exemplars,
             native: (self.buckets.native.as_ref())
-                .map(|n| NativeReading::new(n.layout(), native_totals)),
+                .map(|n| NativeReading::new(n.layout(), totals.native)),
         })
+    }
+
+    /// Steps 1 to 3 of a scrape for one pair (inlined: `read` has one call): flips it, waits until its
+    /// cold set is complete, and adds it and `kept` (the hot set's last
+    /// reading) to `totals`, keeping the cold set's values in `kept`.
+    /// `shared_count` is `Some` for the shared pair, whose writers are
+    /// counted by `started`; a shard has one writer, followed by `seq`.
+    #[inline]
+    fn gather(
+        &self,
+        pair: &[AtomicU64],
+        kept: &mut [u64],
+        shared_count: Option<&mut u64>,
+        totals: &mut Totals<'_>,
+    ) {
+        // SeqCst: for a shard, the other half of the handshake in
+        // `observe_owned` (with the SeqCst load of `seq` below); for the
+        // shared pair, Acquire would do.
+        let before = pair[STARTED].fetch_add(HOT_BIT, Ordering::SeqCst);
+        let cold = &pair[HEAD + (before >> 63) as usize * self.set_words..][..self.set_words];
+        if let Some(shared_count) = shared_count {
+            // The hot set was not written since the last scrape read it, so
+            // this many observations chose the now-cold one; wait until its
+            // buckets (Acquire, pairing with each observer's Release) add up
+            // to them.
+            let on_cold = (before & COUNT_MASK) - *shared_count;
+            let buckets = &cold[..self.len];
+            wait_until(|| {
+                buckets
+                    .iter()
+                    .map(|b| b.load(Ordering::Acquire))
+                    .sum::<u64>()
+                    == on_cold
+            });
+            *shared_count = on_cold;
+        } else {
+            let seq = &pair[SEQ];
+            let s = seq.load(Ordering::SeqCst);
+            if s & 1 == 1 {
+                // The owner is observing, perhaps into the cold set.
+                // Acquire: pairs with its Release of the next value.
+                wait_until(|| seq.load(Ordering::Acquire) != s);
+            }
+        }
+        // Relaxed: the waits above ordered these loads after every write
+        // to the cold set, and nothing writes it now. The cold set is the
+        // one the next scrape will find untouched, so its values are kept.
+        let (kept_buckets, kept_rest) = kept.split_at_mut(self.len);
+        for ((c, k), cum) in cold
+            .iter()
+            .zip(kept_buckets)
+            .zip(totals.cumulative.iter_mut())
+        {
+            let n = c.load(Ordering::Relaxed);
+            *cum += n + *k;
+            *k = n;
+        }
+        let cold_sum = f64::from_bits(cold[self.len].load(Ordering::Relaxed));
+        totals.sum += cold_sum + f64::from_bits(kept_rest[0]);
+        kept_rest[0] = cold_sum.to_bits();
+        for ((c, k), total) in (cold[self.len + 1..].iter())
+            .zip(&mut kept_rest[1..])
+            .zip(totals.native.iter_mut())
+        {
+            let n = c.load(Ordering::Relaxed);
+            *total += n + *k;
+            *k = n;
+        }
     }
 
     /// A consistent reading, copied out (allocates; encoders use [`Histogram::read`]).
@@ -500,6 +584,14 @@ impl Histogram {
             native: r.native().map(NativeSnapshot::of),
         })
     }
+}
+
+/// What a scrape adds up over the pairs.
+struct Totals<'a> {
+    sum: f64,
+    /// Per bucket, not yet cumulative.
+    cumulative: &'a mut [u64],
+    native: &'a mut [u64],
 }
 
 impl Metric for Histogram {

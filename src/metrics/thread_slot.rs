@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// At most this many threads own shards at once: with the shared word, a
-/// counter is then eight words, 64 bytes.
-pub(crate) const MAX_SLOTS: usize = 7;
+/// counter is then four words, 32 bytes. (More would suit bigger machines,
+/// but each slot costs code in every counter and the binary has a budget.)
+pub(crate) const MAX_SLOTS: usize = 3;
 
 /// The thread has no slot and may claim one.
 const NONE: usize = usize::MAX;

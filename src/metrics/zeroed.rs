@@ -1,4 +1,4 @@
-//! Slices of atomics allocated zeroed.
+//! Slices and blocks of atomics allocated zeroed.
 //!
 //! Histogram shards and family slot tables are mostly never written: a
 //! shard waits for its thread, a slot table for label sets. Allocated with
@@ -41,6 +41,56 @@ pub(crate) fn zeroed_slice<T: ZeroValid>(len: usize) -> Box<[T]> {
     unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, len)) }
 }
 
+/// Bytes of alignment for [`zeroed_lines`]: two cache lines, which x86
+/// fetches together, so two blocks never share a line.
+pub(crate) const LINE_ALIGN: usize = 128;
+/// Words of slack a block needs to start its lines on a boundary.
+const SLACK: usize = LINE_ALIGN / size_of::<AtomicU64>() - 1;
+
+/// A block of at least `words` zeroed atomics, for one thread to write;
+/// [`lines`] gives the `words` that start on a [`LINE_ALIGN`] boundary.
+/// Free it with [`free_lines`] and the same `words`. (Allocated with the
+/// slice's own alignment and `SLACK` words more, not with a 128-byte
+/// alignment: that would bring in glibc's `memalign`, 3 KB of binary.)
+pub(crate) fn zeroed_lines(words: usize) -> ptr::NonNull<AtomicU64> {
+    let block = Box::into_raw(zeroed_slice::<AtomicU64>(words + SLACK));
+    // A Box's pointer is never null.
+    ptr::NonNull::new(block.cast::<AtomicU64>()).expect("a Box is not null")
+}
+
+/// Where the aligned words of a block from [`zeroed_lines`] start.
+#[inline]
+pub(crate) fn line_offset(block: *const AtomicU64) -> usize {
+    // 8-byte words, so the distance to the next boundary is whole words,
+    // at most `SLACK`.
+    (block.addr().wrapping_neg() % LINE_ALIGN) / size_of::<AtomicU64>()
+}
+
+/// The `words` aligned atomics of a block from [`zeroed_lines`].
+///
+/// # Safety
+/// `block` came from `zeroed_lines(words)` with this `words` and is not
+/// freed while the returned slice lives.
+#[inline]
+pub(crate) unsafe fn lines<'a>(block: ptr::NonNull<AtomicU64>, words: usize) -> &'a [AtomicU64] {
+    // SAFETY: the block holds `words + SLACK` initialised atomics (zeroed
+    // by `zeroed_slice`), and `line_offset` is at most `SLACK`; the caller
+    // keeps the block alive.
+    unsafe { std::slice::from_raw_parts(block.as_ptr().add(line_offset(block.as_ptr())), words) }
+}
+
+/// Frees a block from [`zeroed_lines`].
+///
+/// # Safety
+/// `block` came from `zeroed_lines(words)` with this `words`, and nothing
+/// uses it any more.
+pub(crate) unsafe fn free_lines(block: ptr::NonNull<AtomicU64>, words: usize) {
+    let slice = ptr::slice_from_raw_parts_mut(block.as_ptr(), words + SLACK);
+    // SAFETY: the caller's contract: this is the Box `zeroed_lines` leaked,
+    // with its length.
+    drop(unsafe { Box::from_raw(slice) });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +105,18 @@ mod tests {
         let ptrs = zeroed_slice::<AtomicPtr<u8>>(5);
         assert!(ptrs.iter().all(|p| p.load(Relaxed).is_null()));
         assert!(zeroed_slice::<AtomicU64>(0).is_empty());
+    }
+
+    #[test]
+    fn lines_are_aligned_zeroed_and_freed() {
+        let block = zeroed_lines(40);
+        // SAFETY: from `zeroed_lines(40)`, freed below after the last use.
+        let words = unsafe { lines(block, 40) };
+        assert_eq!(words.as_ptr().addr() % LINE_ALIGN, 0);
+        assert_eq!(words.len(), 40);
+        assert!(words.iter().all(|w| w.load(Relaxed) == 0));
+        words[39].store(1, Relaxed);
+        // SAFETY: from `zeroed_lines(40)`; `words` is not used again.
+        unsafe { free_lines(block, 40) };
     }
 }
