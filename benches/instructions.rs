@@ -12,8 +12,9 @@
 //! `make bench-instructions` runs it (needs valgrind, about two minutes).
 
 use std::hint::black_box;
-use std::process::Command;
 
+#[path = "fixtures/callgrind.rs"]
+mod callgrind;
 #[path = "fixtures/encode.rs"]
 mod encode_fixtures;
 #[path = "fixtures/observe.rs"]
@@ -236,24 +237,13 @@ fn run(row: &str, lib: &str, n: u64) {
 
 /// Total instructions of one run of `row` for `lib`, `n` times.
 fn instructions(row: &str, lib: &str, n: u64) -> u64 {
-    let out = std::env::temp_dir().join(format!("tinymon-instructions-{}.out", std::process::id()));
-    let status = Command::new("valgrind")
-        .args(["--tool=callgrind", "--quiet"])
-        .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg(std::env::current_exe().unwrap())
+    let out = callgrind::out_file("op");
+    let status = callgrind::command(&out)
         .args(["--run", row, lib, &n.to_string()])
         .status()
         .expect("valgrind (Debian package valgrind)");
     assert!(status.success(), "{row} / {lib} under valgrind");
-    let text = std::fs::read_to_string(&out).unwrap();
-    let _ = std::fs::remove_file(&out);
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("summary: ")
-                .or_else(|| l.strip_prefix("totals: "))
-        })
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("callgrind's summary line")
+    callgrind::total(&out)
 }
 
 fn main() {

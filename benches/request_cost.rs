@@ -24,8 +24,11 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
+
+#[path = "fixtures/callgrind.rs"]
+mod callgrind;
 
 use tiny_http::{Header, Method, Request, Response};
 use tinymon::http::{RedMetrics, Reply, Server, ServerSettings, Service};
@@ -94,11 +97,8 @@ fn serve(mode: &str) {
 
 /// Total instructions of one run of `mode` that answers `requests`.
 fn instructions(mode: &str, requests: u64) -> u64 {
-    let out = std::env::temp_dir().join(format!("tinymon-callgrind-{mode}-{requests}.out"));
-    let mut child = Command::new("valgrind")
-        .args(["--tool=callgrind", "--quiet"])
-        .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg(std::env::current_exe().unwrap())
+    let out = callgrind::out_file(mode);
+    let mut child = callgrind::command(&out)
         .args(["--serve", mode])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -131,15 +131,7 @@ fn instructions(mode: &str, requests: u64) -> u64 {
     drop((conn, reader));
     drop(child.stdin.take());
     assert!(child.wait().unwrap().success(), "{mode} under valgrind");
-    let text = std::fs::read_to_string(&out).unwrap();
-    let _ = std::fs::remove_file(&out);
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("summary: ")
-                .or_else(|| l.strip_prefix("totals: "))
-        })
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("callgrind's summary line")
+    callgrind::total(&out)
 }
 
 fn main() {

@@ -47,6 +47,7 @@ const SERIES: usize = 10_000;
 /// Bytes per series of a family of `SERIES` series, each touched once by
 /// `touch` from this thread, beyond the empty family.
 fn per_series<M: tinymon::metrics::Metric>(family: Family<M, 1>, touch: impl Fn(&M)) -> f64 {
+    let family = family.with_series_cap(SERIES).unwrap();
     let ids: Vec<String> = (0..SERIES).map(|i| format!("id-{i:05}")).collect();
     let before = LIVE.load(Relaxed);
     for id in &ids {
@@ -59,37 +60,21 @@ fn per_series<M: tinymon::metrics::Metric>(family: Family<M, 1>, touch: impl Fn(
 
 #[test]
 fn bytes_per_series_at_ten_thousand() {
-    let family = |name: &str| {
-        Family::<Counter, 1>::new(name, "c", ["id"])
-            .unwrap()
-            .with_series_cap(SERIES)
-            .unwrap()
+    let counters = Family::<Counter, 1>::new("c_total", "c", ["id"]).unwrap();
+    let counter = per_series(counters, |c| c.inc());
+    // Each histogram series is observed once and scraped once, so its kept
+    // readings exist too.
+    let histograms = |name: &str, buckets: Buckets| {
+        let family = Family::<Histogram, 1>::with_config(name, "h", ["id"], buckets).unwrap();
+        per_series(family, |h| {
+            h.observe(0.1);
+            h.snapshot();
+        })
     };
-    let counter = per_series(family("c_total"), |c| c.inc());
-    let histogram = per_series(
-        Family::<Histogram, 1>::new("h_seconds", "h", ["id"])
-            .unwrap()
-            .with_series_cap(SERIES)
-            .unwrap(),
-        |h| {
-            h.observe(0.1);
-            h.snapshot();
-        },
-    );
-    let native = per_series(
-        Family::<Histogram, 1>::with_config(
-            "n_seconds",
-            "n",
-            ["id"],
-            Buckets::default().with_native(NativeBuckets::seconds()),
-        )
-        .unwrap()
-        .with_series_cap(SERIES)
-        .unwrap(),
-        |h| {
-            h.observe(0.1);
-            h.snapshot();
-        },
+    let histogram = histograms("h_seconds", Buckets::default());
+    let native = histograms(
+        "n_seconds",
+        Buckets::default().with_native(NativeBuckets::seconds()),
     );
     eprintln!(
         "bytes per series at {SERIES} series, one thread: counter {counter:.0}, \
