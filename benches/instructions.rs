@@ -9,7 +9,7 @@
 //! Single-threaded: callgrind serialises threads, so contention does not
 //! show here (the criterion rows measure it).
 //!
-//! `make bench-instructions` runs it (needs valgrind, about two minutes).
+//! `make bench-instructions` runs it (needs valgrind, about three minutes).
 
 use std::hint::black_box;
 

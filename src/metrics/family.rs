@@ -216,7 +216,7 @@ impl<M: Metric, const N: usize> Family<M, N> {
     /// The series for `values` if it exists; never creates one.
     #[inline]
     pub fn get(&self, values: &[&str; N]) -> Option<&M> {
-        self.find(values, hash_label_values(values)).ok()
+        self.find(values, LabelHash::of(values).0).ok()
     }
 
     /// Probes for `values`: the series, or its hash and the empty slot the

@@ -149,8 +149,10 @@ impl Buckets {
     /// Histograms over these buckets also keep native buckets, which the
     /// protobuf format writes beside the classic ones; text formats carry
     /// the classic buckets only. Each series then keeps 32 bytes a native
-    /// bucket slot (two sets, the kept reading and the totals handed out;
-    /// see [`NativeBuckets`]).
+    /// bucket slot (the shared pair's two sets, its kept reading and the
+    /// totals handed out; see [`NativeBuckets`]), and 24 more for each
+    /// thread that observes it from a shard of its own (two sets and a
+    /// kept reading).
     ///
     /// ```
     /// use tinymon::metrics::{Buckets, Histogram, NativeBuckets};
@@ -361,12 +363,11 @@ impl Histogram {
     #[inline]
     fn observe_at(&self, index: usize, v: f64) {
         let native = (self.buckets.native.as_ref()).and_then(|n| n.layout().slot(v));
+        // A slot is below `thread_slot::slots()`, the number of shards
+        // (`pairs` holds them and then the shared pair).
         match thread_slot::current() {
-            // The last pair is the shared one, not a shard.
-            Some(slot) if slot < self.pairs.len() - 1 => {
-                self.observe_owned(self.shard(slot), index, native, v)
-            }
-            _ => self.observe_shared(self.shared(), index, native, v),
+            Some(slot) => self.observe_owned(self.shard(slot), index, native, v),
+            None => self.observe_shared(self.shared(), index, native, v),
         }
     }
 
@@ -507,7 +508,7 @@ impl Histogram {
         })
     }
 
-    /// Steps 1 to 3 of a scrape for one pair (inlined: `read` has one call): flips it, waits until its
+    /// Steps 1 to 3 of a scrape for one pair: flips it, waits until its
     /// cold set is complete, and adds it and `kept` (the hot set's last
     /// reading) to `totals`, keeping the cold set's values in `kept`.
     /// `shared_count` is `Some` for the shared pair, whose writers are

@@ -5,10 +5,11 @@
 //! counts: its owner adds with a plain load and store, and only announces
 //! each observation to scrapes (see `histogram.rs`). That is what makes a
 //! held histogram cheaper than a lock, and it keeps two threads off each
-//! other's cache lines. The price is memory, one shard per slot in every
-//! histogram, so there are only as many slots as the machine has cores (at
-//! most [`MAX_SLOTS`]); a thread that finds none free uses the histogram's
-//! shared set of counts, which any number of threads may write.
+//! other's cache lines. The price is memory, a shard in every histogram a
+//! slot's thread observes, so there are only as many slots as the machine
+//! has cores (at most [`MAX_SLOTS`]); a thread that finds none free uses
+//! the histogram's shared set of counts, which any number of threads may
+//! write.
 //!
 //! A slot is claimed on a thread's first observation and given back when
 //! the thread exits, so short-lived threads do not use slots up. A thread
@@ -53,8 +54,8 @@ impl Drop for SlotReturn {
     }
 }
 
-/// How many slots there are: the cores online, at most
-/// [`MAX_SLOTS`]. Every histogram has this many single-writer shards.
+/// How many slots there are: the cores online, at most [`MAX_SLOTS`].
+/// Every histogram has room for this many single-writer shards.
 pub(crate) fn slots() -> usize {
     static SLOTS: OnceLock<usize> = OnceLock::new();
     *SLOTS.get_or_init(|| {

@@ -1,10 +1,10 @@
 //! Slices and blocks of atomics allocated zeroed.
 //!
-//! Histogram shards and family slot tables are mostly never written: a
-//! shard waits for its thread, a slot table for label sets. Allocated with
-//! `alloc_zeroed` (calloc), their fresh pages cost address space, not
-//! resident memory, until something writes them. Filling them in a loop
-//! would touch every page. (`Box::new_zeroed_slice` does this safely from
+//! A family's slot tables are mostly never written: they wait for label
+//! sets. Allocated with `alloc_zeroed` (calloc), their fresh pages cost
+//! address space, not resident memory, until something writes them;
+//! filling them in a loop would touch every page. Histogram pairs start
+//! at zero too, on 128-byte boundaries ([`zeroed_lines`]). (`Box::new_zeroed_slice` does this safely from
 //! Rust 1.92; the crate supports 1.85.)
 
 use std::ptr;
@@ -53,14 +53,12 @@ const SLACK: usize = LINE_ALIGN / size_of::<AtomicU64>() - 1;
 /// slice's own alignment and `SLACK` words more, not with a 128-byte
 /// alignment: that would bring in glibc's `memalign`, 3 KB of binary.)
 pub(crate) fn zeroed_lines(words: usize) -> ptr::NonNull<AtomicU64> {
-    let block = Box::into_raw(zeroed_slice::<AtomicU64>(words + SLACK));
-    // A Box's pointer is never null.
-    ptr::NonNull::new(block.cast::<AtomicU64>()).expect("a Box is not null")
+    ptr::NonNull::from(Box::leak(zeroed_slice::<AtomicU64>(words + SLACK))).cast()
 }
 
 /// Where the aligned words of a block from [`zeroed_lines`] start.
 #[inline]
-pub(crate) fn line_offset(block: *const AtomicU64) -> usize {
+fn line_offset(block: *const AtomicU64) -> usize {
     // 8-byte words, so the distance to the next boundary is whole words,
     // at most `SLACK`.
     (block.addr().wrapping_neg() % LINE_ALIGN) / size_of::<AtomicU64>()
@@ -87,7 +85,7 @@ pub(crate) unsafe fn lines<'a>(block: ptr::NonNull<AtomicU64>, words: usize) -> 
 pub(crate) unsafe fn free_lines(block: ptr::NonNull<AtomicU64>, words: usize) {
     let slice = ptr::slice_from_raw_parts_mut(block.as_ptr(), words + SLACK);
     // SAFETY: the caller's contract: this is the Box `zeroed_lines` leaked,
-    // with its length.
+    // with its length and the global allocator's layout for it.
     drop(unsafe { Box::from_raw(slice) });
 }
 
