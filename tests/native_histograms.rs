@@ -161,18 +161,27 @@ fn native_histograms_on_a_real_prometheus_agree_with_classic_ones() {
         }
     });
     let sent = delays.len() as f64 + 1.0;
+    // Every response has been read, so every observation is recorded. The
+    // counter alone cannot tell a scrape taken after this from one taken
+    // while the last request was still in its handler: it counts requests
+    // when they start.
+    let answered = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
 
-    // Both servers have scraped the final counts.
+    // Both servers have scraped since, and saw the final count.
     let total = "sum(server_handle_request_total{path=\"/work\"})";
     for (name, api) in [("native", &n), ("classic", &c)] {
         wait_for(
-            &format!("{name}: the final count"),
+            &format!("{name}: a scrape after the last response"),
             Duration::from_secs(20),
-            || match scalar(api, total)? {
-                v if v == sent => Ok(()),
-                v => Err(format!("{v}")),
+            || match scalar(api, "max(timestamp(up))")? {
+                at if at > answered => Ok(()),
+                at => Err(format!("last scrape at {at}, answered at {answered}")),
             },
         );
+        assert_eq!(scalar(api, total).unwrap(), sent, "{name}: the final count");
     }
 
     // The counts and sums: native against the counter and the classic series.
