@@ -96,13 +96,14 @@ FUZZ_TARGETS := encode_roundtrip route_and_query openmetrics_python accept_heade
 FUZZ_SMOKE   ?= 20
 FUZZ_LONG    ?= 300
 
-# Miri checks the unsafe code of the metric core and the encoder under
-# Stacked Borrows, with the concurrency tests cut to a few iterations.
+# Miri checks the unsafe code of the metric core, the encoder and the RED
+# series cache under Stacked Borrows, with the concurrency tests cut to a
+# few iterations.
 miri:
 	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || { echo "Miri needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
 	@rustup +nightly component list --installed 2>/dev/null | grep -q '^miri' || rustup component add --toolchain nightly miri rust-src
 	# Exemplars read the wall clock, which Miri isolates unless told not to.
-	MIRIFLAGS="-Zmiri-disable-isolation" $(CARGO) +nightly miri test --lib -- metrics:: encode::
+	MIRIFLAGS="-Zmiri-disable-isolation" $(CARGO) +nightly miri test --lib -- metrics:: encode:: http::red_series::
 
 fuzz-deps:
 	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || { echo "cargo fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }

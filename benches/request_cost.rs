@@ -16,9 +16,14 @@
 //! requests on one keep-alive connection; the difference of the two totals
 //! over 4,000 is the cost of one request, with start-up and shutdown
 //! cancelled out. Every thread is counted (the guard's 100 ms ticks in
-//! `service` too). Threads interleave differently from run to run, which
-//! moves the totals by a few hundred instructions a request; report
-//! several runs.
+//! `service` too).
+//!
+//! Threads interleave differently from run to run: valgrind runs one
+//! thread at a time, and where it switches decides how often a thread
+//! finds one of tiny_http's mutexes held and spins on it. That moves a
+//! run by up to ~300 instructions a request, as much as the instrumentation
+//! itself, so each mode runs five times and the table gives the median and
+//! the range.
 //!
 //! `make bench-requests` runs it (needs valgrind).
 
@@ -38,6 +43,8 @@ const HELLO: &str = "hello from tinymon\n";
 const FEW: u64 = 500;
 const MANY: u64 = 4_500;
 const MODES: [&str; 3] = ["bare", "red", "service"];
+/// Runs of each mode; the table reports their median.
+const RUNS: usize = 5;
 
 fn hello<'a>(_: &'a (), _: &Request) -> Reply<'a> {
     Reply::text(200, HELLO)
@@ -146,17 +153,28 @@ fn main() {
         println!("benches/request_cost.rs: run with `make bench-requests`");
         return;
     }
-    println!("| server | instructions per /hello request | against bare |");
-    println!("|---|---|---|");
+    println!(
+        "| server | instructions per /hello request (median of {RUNS}) | range | against bare |"
+    );
+    println!("|---|---|---|---|");
     let mut bare = 0.0;
     for mode in MODES {
-        let per = (instructions(mode, MANY) - instructions(mode, FEW)) as f64 / (MANY - FEW) as f64;
+        let mut per: Vec<f64> = (0..RUNS)
+            .map(|_| {
+                let (few, many) = (instructions(mode, FEW), instructions(mode, MANY));
+                (many as f64 - few as f64) / (MANY - FEW) as f64
+            })
+            .collect();
+        per.sort_by(f64::total_cmp);
+        let median = per[RUNS / 2];
         if mode == "bare" {
-            bare = per;
+            bare = median;
         }
         println!(
-            "| {mode} | {per:.0} | {:+.1} % |",
-            (per / bare - 1.0) * 100.0
+            "| {mode} | {median:.0} | {:.0}–{:.0} | {:+.1} % |",
+            per[0],
+            per[RUNS - 1],
+            (median / bare - 1.0) * 100.0
         );
     }
 }

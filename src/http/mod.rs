@@ -18,6 +18,7 @@ mod framing;
 mod guard;
 mod labels;
 mod red;
+mod red_series;
 mod reply;
 mod respond;
 mod router;

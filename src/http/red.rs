@@ -23,10 +23,8 @@ use std::time::{Duration, Instant};
 use tiny_http::{Request, Response};
 
 use super::labels::{method_label, status_label};
-use crate::metrics::{
-    Buckets, ExemplarCounter, Family, Gauge, Histogram, LabelHash, MetricError, NativeBuckets,
-    Registry, TraceContext,
-};
+use super::red_series::RedSeries;
+use crate::metrics::{Buckets, Family, Gauge, MetricError, NativeBuckets, Registry, TraceContext};
 
 /// The `type` label of requests a server handles.
 pub const SERVER_TYPE: &str = "http";
@@ -45,9 +43,7 @@ pub const SERVER_TYPE: &str = "http";
 /// assert_eq!(red.in_flight(), 0.0);
 /// ```
 pub struct RedMetrics {
-    requests_total: Arc<Family<ExemplarCounter, 3>>,
-    requests_status: Arc<Family<Gauge, 4>>,
-    request_seconds: Arc<Family<Histogram, 4>>,
+    series: RedSeries,
     in_flight: Arc<Gauge>,
 }
 
@@ -57,24 +53,26 @@ impl RedMetrics {
         let server = ["type", "method", "path"];
         let server_status = ["type", "method", "path", "status"];
         Ok(RedMetrics {
-            requests_total: registry.register(Family::new(
-                "server_handle_request_total",
-                "HTTP requests received, counted when each request starts.",
-                server,
-            )?)?,
-            requests_status: registry.register(Family::new(
-                "server_handle_request_status",
-                "HTTP requests answered, by response status. Only increases (a gauge, as in the Go original).",
-                server_status,
-            )?)?,
-            request_seconds: registry.register(Family::with_config(
-                "server_handle_request_seconds",
-                "Time from receiving an HTTP request to having its response ready, in seconds.",
-                server_status,
-                Buckets::default()
-                    .with_exemplars()
-                    .with_native(NativeBuckets::seconds()),
-            )?)?,
+            series: RedSeries::new(
+                registry.register(Family::new(
+                    "server_handle_request_total",
+                    "HTTP requests received, counted when each request starts.",
+                    server,
+                )?)?,
+                registry.register(Family::new(
+                    "server_handle_request_status",
+                    "HTTP requests answered, by response status. Only increases (a gauge, as in the Go original).",
+                    server_status,
+                )?)?,
+                registry.register(Family::with_config(
+                    "server_handle_request_seconds",
+                    "Time from receiving an HTTP request to having its response ready, in seconds.",
+                    server_status,
+                    Buckets::default()
+                        .with_exemplars()
+                        .with_native(NativeBuckets::seconds()),
+                )?)?,
+            ),
             in_flight: registry.gauge(
                 "server_handle_requests_in_flight",
                 "HTTP requests being handled right now.",
@@ -85,11 +83,14 @@ impl RedMetrics {
     /// Counts a request as started. `path` is the route template (never
     /// the raw URL: that would let clients create series). `trace`, from
     /// the request's `traceparent`, becomes the counter's exemplar.
+    ///
+    /// Labels are `&'static str` because they come from fixed sets
+    /// (methods, route templates, statuses); that also lets a thread skip
+    /// the lookup when its previous request had the same labels. Labels
+    /// read at run time can be leaked once, at start-up.
     #[inline]
-    pub fn started(&self, method: &str, path: &str, trace: Option<&TraceContext>) {
-        self.requests_total
-            .get_or_create(&[SERVER_TYPE, method, path])
-            .inc_with_exemplar(trace);
+    pub fn started(&self, method: &'static str, path: &'static str, trace: Option<&TraceContext>) {
+        self.series.started(method, path).inc_with_exemplar(trace);
         self.in_flight.inc();
     }
 
@@ -98,22 +99,16 @@ impl RedMetrics {
     #[inline]
     pub fn finished(
         &self,
-        method: &str,
-        path: &str,
-        status: &str,
+        method: &'static str,
+        path: &'static str,
+        status: &'static str,
         elapsed: Duration,
         trace: Option<&TraceContext>,
     ) {
         self.in_flight.dec();
-        let labels = [SERVER_TYPE, method, path, status];
-        // Both families have these labels: hash them once.
-        let hash = LabelHash::of(&labels);
-        self.requests_status
-            .get_or_create_hashed(&labels, hash)
-            .inc();
-        self.request_seconds
-            .get_or_create_hashed(&labels, hash)
-            .observe_with_exemplar(elapsed.as_secs_f64(), trace);
+        let (gauge, histogram) = self.series.finished(method, path, status);
+        gauge.inc();
+        histogram.observe_with_exemplar(elapsed.as_secs_f64(), trace);
     }
 
     /// Requests being handled right now.
@@ -123,8 +118,8 @@ impl RedMetrics {
 
     /// Answered requests with these labels so far (0 when none).
     pub fn answered(&self, method: &str, path: &str, status: &str) -> f64 {
-        self.requests_status
-            .get(&[SERVER_TYPE, method, path, status])
+        self.series
+            .status(method, path, status)
             .map_or(0.0, Gauge::get)
     }
 
@@ -136,7 +131,7 @@ impl RedMetrics {
     pub fn serve<R: Read>(
         &self,
         request: Request,
-        path: &str,
+        path: &'static str,
         handler: impl FnOnce(&Request) -> Response<R>,
     ) -> std::io::Result<()> {
         let method = method_label(request.method());

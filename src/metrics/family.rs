@@ -95,6 +95,40 @@ pub struct Family<M: Metric, const N: usize> {
     _owns: PhantomData<Box<Series<M>>>,
 }
 
+/// The parts of a new family that do not depend on its metric type, built
+/// by one function rather than by a copy per family type.
+struct Head {
+    name: Box<str>,
+    help: Box<str>,
+    label_names: Box<[Box<str>]>,
+    overflow_labels: LabelSet,
+}
+
+impl Head {
+    #[inline(never)]
+    fn new(
+        name: &str,
+        help: &str,
+        label_names: &[&str],
+        kind: MetricType,
+    ) -> Result<Self, MetricError> {
+        let reserved: &[&str] = if kind == MetricType::Histogram {
+            &["le"]
+        } else {
+            &[]
+        };
+        super::error::check_definition(name, help, label_names, reserved)?;
+        let label_names: Box<[Box<str>]> = label_names.iter().map(|&n| n.into()).collect();
+        let overflow_values = vec![OVERFLOW_LABEL_VALUE; label_names.len()];
+        Ok(Head {
+            name: name.into(),
+            help: help.into(),
+            overflow_labels: LabelSet::new(&label_names, &overflow_values),
+            label_names,
+        })
+    }
+}
+
 impl<M: Metric, const N: usize> Family<M, N>
 where
     M::Config: Default,
@@ -117,22 +151,16 @@ impl<M: Metric, const N: usize> Family<M, N> {
         label_names: [&str; N],
         config: M::Config,
     ) -> Result<Self, MetricError> {
-        let reserved: &[&str] = if M::TYPE == MetricType::Histogram {
-            &["le"]
-        } else {
-            &[]
-        };
-        super::error::check_definition(name, help, &label_names, reserved)?;
-        let label_names: Box<[Box<str>]> = label_names.iter().map(|&n| n.into()).collect();
+        let head = Head::new(name, help, &label_names, M::TYPE)?;
         let overflow = Series {
             hash: 0,
-            labels: LabelSet::new(&label_names, &[OVERFLOW_LABEL_VALUE; N]),
+            labels: head.overflow_labels,
             metric: M::with_config(&config),
         };
         let mut family = Family {
-            name: name.into(),
-            help: help.into(),
-            label_names,
+            name: head.name,
+            help: head.help,
+            label_names: head.label_names,
             config,
             cap: 0,
             slots: Box::new([]),
