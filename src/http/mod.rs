@@ -13,6 +13,7 @@
 //! Label values come from fixed sets ([`method_label`], [`status_label`],
 //! route templates or [`UNMATCHED`]), so no client can create series.
 
+mod clock;
 mod closing;
 mod framing;
 mod guard;

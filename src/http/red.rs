@@ -18,10 +18,11 @@
 use std::io::Read;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tiny_http::{Request, Response};
 
+use super::clock::Started;
 use super::labels::{method_label, status_label};
 use super::red_series::RedSeries;
 use crate::metrics::{Buckets, Family, Gauge, MetricError, NativeBuckets, Registry, TraceContext};
@@ -135,7 +136,7 @@ impl RedMetrics {
         handler: impl FnOnce(&Request) -> Response<R>,
     ) -> std::io::Result<()> {
         let method = method_label(request.method());
-        let started = Instant::now();
+        let started = Started::now();
         let trace = trace_of(&request);
         self.started(method, path, trace.as_ref());
         let response = catch_unwind(AssertUnwindSafe(|| handler(&request)));

@@ -16,7 +16,6 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use tiny_http::{HTTPVersion, Method, Request};
 
@@ -209,7 +208,7 @@ impl<S: Send + Sync + 'static> Service<S> {
             drop(request.into_writer());
             return;
         }
-        let started = Instant::now();
+        let started = super::clock::Started::now();
         let (verdict, head) = framing::check(&request);
         let method = method_label(request.method());
         let target = framing::origin_form(request.url());
