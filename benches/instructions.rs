@@ -27,7 +27,7 @@ use prometheus_client::metrics::family::Family as PcFamily;
 use tinymon::encode::{OpenMetricsEncoder, ProtobufEncoder, TextEncoder};
 
 /// (row, library) pairs, in the order the table lists them.
-const ROWS: [(&str, &str); 24] = [
+const ROWS: [(&str, &str); 29] = [
     ("histogram observe, held handle", "tinymon"),
     ("histogram observe, held handle", "prometheus"),
     ("histogram observe, held handle", "prometheus-client"),
@@ -42,6 +42,11 @@ const ROWS: [(&str, &str); 24] = [
     ("counter inc, held handle", "prometheus-client"),
     ("counter inc, held handle", "fastmetrics"),
     ("counter inc, held handle", "measured"),
+    ("gauge set, held handle", "tinymon"),
+    ("gauge set, held handle", "prometheus"),
+    ("gauge set, held handle", "prometheus-client"),
+    ("gauge set, held handle", "fastmetrics"),
+    ("gauge set, held handle", "measured"),
     ("counter inc, label lookup", "tinymon"),
     ("counter inc, label lookup", "prometheus"),
     ("counter inc, label lookup", "prometheus-client"),
@@ -148,6 +153,28 @@ fn run(row: &str, lib: &str, n: u64) {
         ("counter inc, held handle", "measured") => {
             let c = measured::Counter::new();
             repeat(n, || black_box(&c).inc())
+        }
+        ("gauge set, held handle", "tinymon") => {
+            let g = tinymon::metrics::Gauge::new();
+            repeat(n, || black_box(&g).set(black_box(3.5)))
+        }
+        ("gauge set, held handle", "prometheus") => {
+            let g = prometheus::Gauge::new("g", "g").unwrap();
+            repeat(n, || black_box(&g).set(black_box(3.5)))
+        }
+        ("gauge set, held handle", "prometheus-client") => {
+            let g = prometheus_client::metrics::gauge::Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+            repeat(n, || {
+                black_box(&g).set(black_box(3.5));
+            })
+        }
+        ("gauge set, held handle", "fastmetrics") => {
+            let g = fastmetrics::metrics::gauge::Gauge::<f64>::default();
+            repeat(n, || black_box(&g).set(black_box(3.5)))
+        }
+        ("gauge set, held handle", "measured") => {
+            let g = measured::FloatGauge::new();
+            repeat(n, || black_box(&g).set(black_box(3.5)))
         }
         ("counter inc, label lookup", "tinymon") => {
             let l: [&str; 3] = LABELS[..3].try_into().unwrap();
