@@ -4,7 +4,7 @@
 //! `Instant::elapsed` read the same clock (`CLOCK_MONOTONIC`) but keep
 //! seconds and nanoseconds apart, so the difference takes a checked,
 //! borrowing subtraction and a `Duration` normalised back to seconds: about
-//! 55 instructions a request under callgrind, beside the clock reads. One
+//! 50 instructions a request under callgrind, beside the clock reads. One
 //! `u64` of nanoseconds makes the difference one subtraction. It wraps after
 //! 584 years of uptime.
 
