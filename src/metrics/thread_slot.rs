@@ -123,6 +123,36 @@ fn claimed(slot: usize) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// Run in a process of its own, where no other test holds slots: one
+    /// thread after another claims a slot and exits. If exiting threads did
+    /// not give their slots back, the threads after the first `slots()`
+    /// would find none.
+    #[test]
+    #[cfg_attr(miri, ignore = "spawns a process")]
+    fn a_thread_exit_returns_its_slot() {
+        const NAME: &str = "metrics::thread_slot::tests::a_thread_exit_returns_its_slot";
+        if std::env::var_os("TINYMON_SLOT_CHILD").is_some() {
+            for round in 0..3 * MAX_SLOTS {
+                // `join` returns once the thread has ended, after its
+                // thread-local destructors ran.
+                let slot = std::thread::spawn(current).join().unwrap();
+                assert!(slot.is_some(), "round {round}: no slot was free");
+            }
+            return;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--test-threads=1", "--nocapture"])
+            .env("TINYMON_SLOT_CHILD", "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && stdout.contains("1 passed"),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     #[test]
     fn slots_are_never_shared() {
         let barrier = std::sync::Barrier::new(MAX_SLOTS + 2);
