@@ -5,8 +5,14 @@
 //!   and the registry; metric types hand out readings and never format
 //!   bytes.
 //! - [`encode`]: the exposition formats, each a visitor over the readings.
-//! - [`process`]: `process_*` values read from /proc at scrape time.
+//! - [`process`]: `process_*` values read from the operating system at
+//!   scrape time (/proc on Linux).
 //! - [`http`]: RED metrics for tiny_http handlers, and a hardened server.
+//!
+//! Platforms: `metrics`, `encode` and `process` are plain Rust and build
+//! everywhere (Linux, macOS, Windows). `http` needs Unix (it works with
+//! socket descriptors), and its connection guard needs Linux; see
+//! [`http`] and the README's platform table.
 //!
 //! The `tinymon` binary built from this crate is a demo service on top of
 //! these; none of its code (CLI, load generator, demo routes) is part of
@@ -34,6 +40,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod encode;
+#[cfg(unix)]
 pub mod http;
 pub mod metrics;
 pub mod process;

@@ -24,4 +24,6 @@ pub use openmetrics::{OpenMetricsEncoder, OPENMETRICS_CONTENT_TYPE};
 pub use protobuf::{ProtobufEncoder, PROTOBUF_CONTENT_TYPE};
 pub use text::{TextEncoder, CONTENT_TYPE};
 
+// For the HTTP layer's response heads; it is Unix-only.
+#[cfg_attr(not(unix), allow(unused_imports))]
 pub(crate) use number::write_u64;

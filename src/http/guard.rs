@@ -48,6 +48,16 @@
 //! The guard's cost is one or two passes over the open descriptors per
 //! tick, off the request path. It holds one duplicate at a time, so it never
 //! needs more than one spare descriptor.
+//!
+//! **Linux only.** The rules read `TCP_INFO`, which only Linux has in this
+//! form. Elsewhere (macOS) [`start`] starts nothing: the server runs
+//! without idle timeouts, the size limit, the connection limit and the pool
+//! nudge, as plain tiny_http does, and the guard's metrics are described but
+//! never sampled. That is fine for development on a Mac, not for facing
+//! clients; deploy on Linux.
+// On other platforms the rules below are compiled (and unit-tested) but
+// only the Linux guard thread calls them.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code, unused_imports))]
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
@@ -102,6 +112,7 @@ pub(crate) struct GuardStats {
 }
 
 /// What the guard remembers of a connection between ticks, by inode.
+#[cfg(target_os = "linux")]
 struct Remembered {
     tick: u64,
     /// Seen no longer connected at this many consecutive ticks.
@@ -123,6 +134,7 @@ pub(crate) struct Observed {
     pub(crate) received_at_last_send: u64,
 }
 
+#[cfg(target_os = "linux")]
 impl Observed {
     fn from_info(info: &libc::tcp_info, received_at_last_send: u64) -> Self {
         Observed {
@@ -185,6 +197,7 @@ pub(crate) fn pick_shed(live: &[(u64, Instant, bool)], max: usize) -> Vec<u64> {
 
 /// Starts the guard thread for the listener on `listen` (reached at
 /// `self_addr` for the pool nudge); it stops when `stop` is set.
+#[cfg(target_os = "linux")]
 pub(crate) fn start(
     listen: SocketAddr,
     self_addr: SocketAddr,
@@ -212,8 +225,36 @@ pub(crate) fn start(
         .map(|_| ())
 }
 
+/// Without `TCP_INFO` there are no rules to enforce (see the module docs).
+/// What remains is the guard's housekeeping: every tick, connections that
+/// were doomed and have since closed are forgotten, so that list stays
+/// bounded by the open connections here too.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn start(
+    listen: SocketAddr,
+    _self_addr: SocketAddr,
+    _limits: Limits,
+    _stats: Arc<GuardStats>,
+    closing: Arc<Closing>,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("conn-guard".into())
+        .spawn(move || {
+            let mut open: Vec<u64> = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                open.clear();
+                for_each_connection(listen.port(), |sock| open.push(sock.inode));
+                closing.prune(&open);
+                std::thread::sleep(TICK);
+            }
+        })
+        .map(|_| ())
+}
+
 /// One look at the connections; returns how many never-answered connections
 /// have waited [`STUCK_AFTER`] (at most [`MAX_NUDGES`]).
+#[cfg(target_os = "linux")]
 fn tick(
     n: u64,
     port: u16,
@@ -355,6 +396,12 @@ impl Collector for GuardCollector {
 
     fn collect(&self, out: &mut Collected<'_, '_>) {
         let s = &self.0;
+        // Without the guard thread these would be zeros that look like
+        // readings; only the server's own count is real there.
+        if cfg!(not(target_os = "linux")) {
+            out.sample(4, &[], s.worker_restarts.load(Ordering::Relaxed) as f64);
+            return;
+        }
         for (reason, n) in [
             ("idle", &s.closed_idle),
             ("oversized", &s.closed_oversized),

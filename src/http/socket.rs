@@ -14,6 +14,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// `TCP_ESTABLISHED` from the kernel's tcp_states.h (not exported by libc).
+#[cfg(target_os = "linux")]
 const TCP_ESTABLISHED: u8 = 1;
 
 /// A duplicate of a socket descriptor; closed on drop.
@@ -127,7 +128,10 @@ impl ConnSocket {
         rc != 0 || on != 0
     }
 
-    /// `TCP_INFO`, when the connection is established.
+    /// `TCP_INFO`, when the connection is established. Linux only: macOS
+    /// has a different struct under another option, and the guard that
+    /// reads this runs on Linux alone.
+    #[cfg(target_os = "linux")]
     pub(crate) fn tcp_info(&self) -> Option<libc::tcp_info> {
         // SAFETY: an all-zero tcp_info is a valid value of the C struct; the
         // kernel writes at most `len` bytes into it.
@@ -172,7 +176,7 @@ impl ConnSocket {
 /// reported once.
 pub(crate) fn for_each_connection(port: u16, mut f: impl FnMut(ConnSocket)) {
     let mut seen: Vec<u64> = Vec::new();
-    crate::process::for_each_open_fd(|fd| {
+    crate::process::fds::for_each_open_fd(|fd| {
         let Some(sock) = ConnSocket::dup(fd) else {
             return;
         };

@@ -32,6 +32,8 @@ pub use counter::Counter;
 pub use error::MetricError;
 pub use exemplar::{Exemplar, TraceContext};
 pub use exemplar_counter::ExemplarCounter;
+// For the HTTP layer's series cache; it is Unix-only.
+#[cfg_attr(not(unix), allow(unused_imports))]
 pub(crate) use family::LabelHash;
 pub use family::{Family, DEFAULT_SERIES_CAP, MAX_SERIES_CAP, OVERFLOW_LABEL_VALUE};
 pub use gauge::Gauge;

@@ -58,16 +58,26 @@ impl Drop for SlotReturn {
 /// Every histogram has room for this many single-writer shards.
 pub(crate) fn slots() -> usize {
     static SLOTS: OnceLock<usize> = OnceLock::new();
-    *SLOTS.get_or_init(|| {
-        // `sysconf` rather than `available_parallelism`, whose cgroup
-        // parsing costs 10 KB of binary; it ignores CPU quotas and
-        // affinity, which only means more shards than the process uses.
-        // SAFETY: `sysconf` reads a system setting; it takes no pointers
-        // and touches no memory of ours.
-        let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-        usize::try_from(online).map_or(1, |n| n.clamp(1, MAX_SLOTS))
-    })
+    *SLOTS.get_or_init(|| online_cpus().clamp(1, MAX_SLOTS))
 }
+
+/// The cores online. `sysconf` rather than `available_parallelism`, whose
+/// cgroup parsing costs 10 KB of binary; it ignores CPU quotas and
+/// affinity, which only means more shards than the process uses.
+#[cfg(unix)]
+fn online_cpus() -> usize {
+    // SAFETY: `sysconf` reads a system setting; it takes no pointers and
+    // touches no memory of ours.
+    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(online).unwrap_or(1)
+}
+
+/// The cores online, as std reports them (no `sysconf` here).
+#[cfg(not(unix))]
+fn online_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 
 /// This thread's slot, claiming a free one if it has none; `None` when all
 /// are taken (or the thread is exiting).

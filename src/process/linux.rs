@@ -1,74 +1,19 @@
-//! process_* metrics, read from /proc at scrape time.
+//! process_* on Linux, from /proc.
 //!
-//! Names, units and meaning follow client_golang's process collector on Linux,
-//! so dashboards written for Go services work unchanged:
 //! CPU seconds from `/proc/self/stat` (utime + stime over the clock tick),
 //! resident and virtual memory, threads, the start time (boot time from
 //! `/proc/stat` plus the start tick), open descriptors (entries of
-//! `/proc/self/fd`) and the soft limits from `/proc/self/limits`.
-//!
-//! Each source is read on its own: a missing or unreadable file drops the
-//! samples that came from it, never the scrape. Files are read into a stack
-//! buffer, so a scrape allocates nothing here.
+//! `/proc/self/fd`) and the soft limits from `/proc/self/limits`. Files are
+//! read into a stack buffer, so a scrape allocates nothing here.
 
 use std::fs::File;
 use std::io::Read;
 
 use once_cell::sync::Lazy;
 
-use crate::metrics::{Collected, Collector, Desc, MetricType};
-
-const CPU: usize = 0;
-const MAX_FDS: usize = 1;
-const OPEN_FDS: usize = 2;
-const RESIDENT: usize = 3;
-const START_TIME: usize = 4;
-const THREADS: usize = 5;
-const VIRTUAL: usize = 6;
-const VIRTUAL_MAX: usize = 7;
-
-const DESCS: [Desc; 8] = [
-    Desc {
-        name: "process_cpu_seconds_total",
-        help: "CPU time this process has used, user plus system, in seconds.",
-        kind: MetricType::Counter,
-    },
-    Desc {
-        name: "process_max_fds",
-        help: "Soft limit on open file descriptors for this process.",
-        kind: MetricType::Gauge,
-    },
-    Desc {
-        name: "process_open_fds",
-        help: "File descriptors this process has open.",
-        kind: MetricType::Gauge,
-    },
-    Desc {
-        name: "process_resident_memory_bytes",
-        help: "Memory of this process held in RAM (resident set size), in bytes.",
-        kind: MetricType::Gauge,
-    },
-    Desc {
-        name: "process_start_time_seconds",
-        help: "When this process started, in seconds since the Unix epoch.",
-        kind: MetricType::Gauge,
-    },
-    Desc {
-        name: "process_threads",
-        help: "Operating-system threads in this process.",
-        kind: MetricType::Gauge,
-    },
-    Desc {
-        name: "process_virtual_memory_bytes",
-        help: "Virtual address space this process has mapped, in bytes.",
-        kind: MetricType::Gauge,
-    },
-    Desc {
-        name: "process_virtual_memory_max_bytes",
-        help: "Soft limit on this process's virtual address space, in bytes.",
-        kind: MetricType::Gauge,
-    },
-];
+use super::fds::count_open_fds;
+use super::slot::{CPU, MAX_FDS, OPEN_FDS, RESIDENT, START_TIME, THREADS, VIRTUAL, VIRTUAL_MAX};
+use super::Values;
 
 /// Fields of `/proc/self/stat` the collector uses, already in metric units.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -81,48 +26,20 @@ struct ProcessStats {
     resident_bytes: f64,
 }
 
-/// Collects process_* from /proc/self.
-///
-/// ```
-/// use tinymon::encode::TextEncoder;
-/// use tinymon::metrics::Registry;
-/// use tinymon::process::ProcessCollector;
-///
-/// let registry = Registry::new();
-/// registry.register_collector(ProcessCollector).unwrap();
-/// let text = String::from_utf8(TextEncoder::new().encode(&registry).to_vec()).unwrap();
-/// assert!(text.contains("\nprocess_open_fds "));
-/// ```
-#[derive(Debug, Default)]
-pub struct ProcessCollector;
-
-impl Collector for ProcessCollector {
-    fn descs(&self) -> &[Desc] {
-        &DESCS
+/// Fills every slot it can read.
+pub(super) fn read(values: &mut Values) {
+    let mut buf = [0u8; 4096];
+    if let Some(stats) = read_file(&mut buf, "/proc/self/stat").and_then(parse_stat) {
+        values[CPU] = Some(stats.cpu_seconds);
+        values[THREADS] = Some(stats.threads);
+        values[VIRTUAL] = Some(stats.virtual_bytes);
+        values[RESIDENT] = Some(stats.resident_bytes);
+        values[START_TIME] = BOOT_TIME.map(|boot| boot + stats.start_ticks / *CLOCK_TICKS);
     }
-
-    fn collect(&self, out: &mut Collected<'_, '_>) {
-        // Each source is read first; samples then go out in `DESCS` order,
-        // which keeps every family's samples together.
-        let mut values = [None; DESCS.len()];
-        let mut buf = [0u8; 4096];
-        if let Some(stats) = read_file(&mut buf, "/proc/self/stat").and_then(parse_stat) {
-            values[CPU] = Some(stats.cpu_seconds);
-            values[THREADS] = Some(stats.threads);
-            values[VIRTUAL] = Some(stats.virtual_bytes);
-            values[RESIDENT] = Some(stats.resident_bytes);
-            values[START_TIME] = BOOT_TIME.map(|boot| boot + stats.start_ticks / *CLOCK_TICKS);
-        }
-        values[OPEN_FDS] = count_open_fds().map(|n| n as f64);
-        if let Some(limits) = read_file(&mut buf, "/proc/self/limits") {
-            values[MAX_FDS] = soft_limit(limits, "Max open files");
-            values[VIRTUAL_MAX] = soft_limit(limits, "Max address space");
-        }
-        for (desc, value) in values.into_iter().enumerate() {
-            if let Some(v) = value {
-                out.sample(desc, &[], v);
-            }
-        }
+    values[OPEN_FDS] = count_open_fds().map(|n| n as f64);
+    if let Some(limits) = read_file(&mut buf, "/proc/self/limits") {
+        values[MAX_FDS] = soft_limit(limits, "Max open files");
+        values[VIRTUAL_MAX] = soft_limit(limits, "Max address space");
     }
 }
 
@@ -205,40 +122,6 @@ fn soft_limit(limits: &[u8], name: &str) -> Option<f64> {
         Some(u64::MAX as f64)
     } else {
         soft.parse().ok()
-    }
-}
-
-fn count_open_fds() -> Option<usize> {
-    let mut count = 0;
-    for_each_open_fd(|_| count += 1).then_some(count)
-}
-
-/// Calls `f` with every open descriptor of this process, except the one used
-/// to list them; false when /proc/self/fd cannot be read. Shared with the
-/// connection guard, which looks at the sockets among them.
-pub(crate) fn for_each_open_fd(mut f: impl FnMut(i32)) -> bool {
-    // SAFETY: the path is NUL-terminated; the DIR pointer is checked for null,
-    // used only by dirfd/readdir, and closed once; d_name is NUL-terminated.
-    unsafe {
-        let dir = libc::opendir(c"/proc/self/fd".as_ptr());
-        if dir.is_null() {
-            return false;
-        }
-        let own = libc::dirfd(dir);
-        loop {
-            let entry = libc::readdir(dir);
-            if entry.is_null() {
-                break;
-            }
-            let name = std::ffi::CStr::from_ptr((*entry).d_name.as_ptr());
-            if let Some(fd) = name.to_str().ok().and_then(|s| s.parse::<i32>().ok()) {
-                if fd != own {
-                    f(fd);
-                }
-            }
-        }
-        libc::closedir(dir);
-        true
     }
 }
 
