@@ -1,6 +1,6 @@
 # tinymon in an empty image: the static binary and nothing else.
 #
-# The binary is built outside Docker by `make build` (static glibc, fat LTO)
+# The binary is built outside Docker by `make build` (static musl, fat LTO)
 # and copied in, as Prometheus's own Dockerfiles copy prebuilt binaries:
 #   - the image holds exactly the binary that `make test` tested;
 #   - building the image needs no base image, so it works where no registry
@@ -8,11 +8,16 @@
 #   - `make image` (and `make up`) run `make build` first. Without a local
 #     Rust toolchain, `make build` runs cargo inside the rust image instead,
 #     so Docker and make are enough.
-# `docker build` alone fails with "target/.../tinymon: not found" until
-# `make build` has run.
+#
+# The binary is taken by platform: `make build ARCH=amd64|arm64` leaves it in
+# target/image/linux/<arch>/. BuildKit sets TARGETARCH from --platform; the
+# legacy builder needs `--build-arg TARGETARCH=...`, which `make image`
+# passes. `docker build` alone fails with "target/image/linux/.../tinymon:
+# not found" until `make build` has run for that architecture.
 
 FROM scratch
-COPY target/x86_64-unknown-linux-gnu/release/tinymon /tinymon
+ARG TARGETARCH
+COPY target/image/linux/${TARGETARCH}/tinymon /tinymon
 # nobody:nogroup; scratch has no /etc/passwd, so use the numbers.
 USER 65534:65534
 ENV TINYMON_LISTEN=0.0.0.0:8080

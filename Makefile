@@ -10,18 +10,29 @@
 #   make bench-instructions  instructions per observe/inc/encode vs rivals (callgrind)
 
 CARGO  ?= cargo
-TARGET := x86_64-unknown-linux-gnu
-# Static glibc, still position-independent (ASLR); relative relocations
-# packed as DT_RELR (glibc >= 2.36, binutils >= 2.38), which saves ~55 KB
-# of .rela.dyn in the static binary.
-# Linked with the rust-lld that ships with rustc (found through its gcc-ld
-# wrapper in the sysroot), for identical code folding: --icf=all merges
-# functions with the same machine code, ~10 KB here; -O2 also merges
-# string constants that end another one (~0.4 KB).
-STATIC := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs \
-          -C link-arg=-fuse-ld=lld -C link-arg=-Wl,--icf=all -C link-arg=-Wl,-O2 -C link-arg=-Wl,--build-id=none
-GCC_LD = -C link-arg=-B$$(rustc --print sysroot)/lib/rustlib/$(TARGET)/bin/gcc-ld
+# The image's architecture: the host's unless ARCH=amd64 or ARCH=arm64 is
+# given (`uname -m` says x86_64 on Intel, aarch64 on Linux arm64, arm64 on
+# Apple Silicon).
+HOST_ARCH := $(shell uname -m | sed -e 's/^x86_64$$/amd64/' -e 's/^aarch64$$/arm64/')
+ARCH   ?= $(HOST_ARCH)
+# Static musl on both, linked by the rust-lld that ships with rustc, so any
+# host with rustup cross-builds either one, a Mac included, with no C
+# toolchain (README "Which libc"). musl's Rust targets are static by default.
+TARGET_amd64 := x86_64-unknown-linux-musl
+TARGET_arm64 := aarch64-unknown-linux-musl
+TARGET := $(TARGET_$(ARCH))
+ifeq ($(TARGET),)
+$(error ARCH=$(ARCH) is not one of amd64, arm64)
+endif
+# --icf=all merges functions with the same machine code (~10 KB); -O2 also
+# merges string constants that end another one; relative relocations are
+# packed as DT_RELR (musl >= 1.2.4 applies them), which saves ~55 KB on the
+# position-independent amd64 binary.
+STATIC := -C linker=rust-lld -C link-arg=--icf=all -C link-arg=-O2 -C link-arg=--build-id=none \
+          -C link-arg=-z -C link-arg=pack-relative-relocs
 BIN    := target/$(TARGET)/release/tinymon
+# What the Dockerfile copies, by the platform it builds for.
+IMAGE_BIN := target/image/linux/$(ARCH)/tinymon
 ARGS   ?=
 # Without a local Rust toolchain, `make build` runs cargo in this image.
 RUST_IMAGE ?= rust:1-bookworm
@@ -29,33 +40,42 @@ RUST_IMAGE ?= rust:1-bookworm
 COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 SCALE  ?= 1
 
-.PHONY: run build test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests bench-instructions image env-file up up-longterm down logs fmt clippy clean
+.PHONY: run build cross-check test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests bench-instructions image env-file up up-longterm down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
 
 build:
 	@if command -v $(CARGO) >/dev/null 2>&1; then \
-	  echo "RUSTFLAGS=\"$(STATIC) $(GCC_LD)\" $(CARGO) build --release --locked --target $(TARGET)"; \
-	  RUSTFLAGS="$(STATIC) $(GCC_LD)" $(CARGO) build --release --locked --target $(TARGET); \
+	  if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx $(TARGET); then \
+	    echo "rustup target add $(TARGET)"; rustup target add $(TARGET); \
+	  fi; \
+	  echo "RUSTFLAGS=\"$(STATIC)\" $(CARGO) build --release --locked --target $(TARGET)"; \
+	  RUSTFLAGS="$(STATIC)" $(CARGO) build --release --locked --target $(TARGET); \
 	else \
 	  echo "no $(CARGO) here: building in $(RUST_IMAGE)"; \
-	  docker run --rm -u "$$(id -u):$$(id -g)" -v "$(CURDIR)":/src -w /src \
-	    -e CARGO_HOME=/src/target/cargo-home $(RUST_IMAGE) \
-	    sh -c 'RUSTFLAGS="$(STATIC) $(GCC_LD)" cargo build --release --locked --target $(TARGET)'; \
+	  docker run --rm -v "$(CURDIR)":/src -w /src -e CARGO_HOME=/src/target/cargo-home \
+	    -e OWNER="$$(id -u):$$(id -g)" $(RUST_IMAGE) \
+	    sh -c 'rustup target add $(TARGET) && RUSTFLAGS="$(STATIC)" cargo build --release --locked --target $(TARGET); \
+	           rc=$$?; chown -R "$$OWNER" target; exit $$rc'; \
 	fi
+	@mkdir -p $(dir $(IMAGE_BIN)) && cp $(BIN) $(IMAGE_BIN)
 	@ls -l $(BIN)
-
-# The tests use real tools: promtool and prometheus (Debian package
-# prometheus), amtool and Alertmanager (prometheus-alertmanager), a Docker
-# engine (docker.io) with docker-compose, busybox-static for the wget in
-# the locally built Prometheus and Alertmanager images, and protoc
-# (protobuf-compiler), which prometheus-client's protobuf encoder, a bench
-# rival, needs to build.
-TOOLS    := promtool:prometheus prometheus:prometheus amtool:prometheus-alertmanager \
-            prometheus-alertmanager:prometheus-alertmanager victoria-metrics:victoria-metrics \
-            dockerd:docker.io \
-            docker-compose:docker-compose file:file protoc:protobuf-compiler
+# The tests use real tools. From Debian's newer suites, unpacked into
+# target/debian/ by tests/stack/newer-debian.sh (no system package
+# changes): Prometheus and promtool 3.5.3, Alertmanager and amtool 0.28.1
+# (and 0.33.1), VictoriaMetrics 1.145.0, Docker Engine 28.5.2 with compose
+# v2.40.3 and buildx 0.29.1. From bookworm: runc and iptables for that
+# engine, busybox-static for the wget in the locally built Prometheus and
+# Alertmanager images, qemu-user-static and binfmt-support to run the arm64
+# build, and protoc (protobuf-compiler), which prometheus-client's
+# protobuf encoder, a bench rival, needs to build.
+TOOLS    := file:file protoc:protobuf-compiler qemu-aarch64-static:qemu-user-static \
+            update-binfmts:binfmt-support runc:runc iptables:iptables
+NEWER    := $(CURDIR)/target/debian/bin
+# The cross checks: the library on macOS and Windows, the binary on macOS.
+CROSS_LIB  := aarch64-apple-darwin x86_64-pc-windows-msvc
+CROSS_BINS := aarch64-apple-darwin
 # The official Python client (from PyPI) in a venv: its OpenMetrics parser
 # reads tinymon's OpenMetrics scrapes in the tests.
 PYENV := target/pyenv
@@ -85,8 +105,28 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; \
 	  else echo "the local test images need a static busybox: sudo apt-get install busybox-static" >&2; exit 1; fi; \
 	fi
+	@tests/stack/newer-debian.sh
+	@# arm64 images run through the kernel's binfmt_misc (qemu's entry has
+	@# the F flag, so it works inside containers too).
+	@if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] && [ "$$(id -u)" = 0 ]; then \
+	  [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; \
+	  update-binfmts --enable qemu-aarch64; \
+	fi
+	@for t in $(CROSS_LIB) aarch64-unknown-linux-musl; do \
+	  rustup target list --installed | grep -qx $$t || rustup target add $$t; \
+	done
 
-# A Docker engine that answers: installs docker.io and starts dockerd as root.
+# Type-checks the library for other systems (clippy runs `cargo check`
+# and its lints): macOS and Windows, and the binary for macOS.
+cross-check:
+	@for t in $(CROSS_LIB); do \
+	  echo "clippy --lib --target $$t"; $(CARGO) clippy --locked --lib --target $$t -- -D warnings || exit 1; \
+	done
+	@for t in $(CROSS_BINS); do \
+	  echo "clippy --bins --target $$t"; $(CARGO) clippy --locked --bins --target $$t -- -D warnings || exit 1; \
+	done
+
+# A Docker engine that answers: as root, starts target/debian's dockerd.
 docker-engine:
 	@tests/stack/ensure-docker.sh
 
@@ -124,9 +164,13 @@ fuzz: fuzz-deps pyenv
 
 # Slow and root-only tests (a real Prometheus, the scratch-image run) are
 # #[ignore]d for plain `cargo test`; here they run too.
+# The tools from target/debian/ come first on PATH.
+test: export PATH := $(NEWER):$(PATH)
 test: deps docker-engine build pyenv
+	$(MAKE) build ARCH=arm64
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	$(MAKE) cross-check
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps
 	$(MAKE) miri
 	TINYMON_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked --workspace --all-targets -- --include-ignored
@@ -145,9 +189,11 @@ browser-test: build
 	cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 	TINYMON_BIN=$(CURDIR)/$(BIN) node tests/browser/live_page.mjs
 
-# The Dockerfile copies the static binary that `make build` leaves in target/.
+# The Dockerfile copies the static binary that `make build` leaves in
+# target/image/linux/$(ARCH)/. The build argument is what BuildKit sets by
+# itself from --platform; the legacy builder needs it given.
 image: build
-	docker build -t tinymon:local .
+	docker build --platform linux/$(ARCH) --build-arg TARGETARCH=$(ARCH) -t tinymon:local .
 
 # Grafana's admin password has no default: the first `make up` writes a
 # random one to .env, which compose reads.

@@ -347,7 +347,7 @@ fn main() {
     );
     let static_bin = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/target/x86_64-unknown-linux-gnu/release/tinymon"
+        "/target/image/linux/amd64/tinymon"
     );
     if let Ok(meta) = std::fs::metadata(static_bin) {
         println!(

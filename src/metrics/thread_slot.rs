@@ -78,7 +78,6 @@ fn online_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-
 /// This thread's slot, claiming a free one if it has none; `None` when all
 /// are taken (or the thread is exiting).
 #[inline]

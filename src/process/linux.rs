@@ -1,10 +1,19 @@
 //! process_* on Linux, from /proc.
 //!
 //! CPU seconds from `/proc/self/stat` (utime + stime over the clock tick),
-//! resident and virtual memory, threads, the start time (boot time from
-//! `/proc/stat` plus the start tick), open descriptors (entries of
-//! `/proc/self/fd`) and the soft limits from `/proc/self/limits`. Files are
-//! read into a stack buffer, so a scrape allocates nothing here.
+//! threads, the start time (boot time from `/proc/stat` plus the start
+//! tick), virtual and resident memory from `/proc/self/statm`, open
+//! descriptors (entries of `/proc/self/fd`) and the soft limits from
+//! `/proc/self/limits`. Files are read into a stack buffer, so a scrape
+//! allocates nothing here.
+//!
+//! Memory comes from `statm` rather than from `stat`'s `vsize` and `rss`:
+//! the kernel fills both from the same counters, but an emulator may not.
+//! qemu-user (how arm64 images run on an amd64 host) writes its own
+//! `/proc/self/stat` for the guest with most fields zero, and passes
+//! `statm` through from the real process. A `stat` line with no threads
+//! cannot have come from the kernel (a process has at least one), so its
+//! CPU time and thread count are left out rather than reported as zero.
 
 use std::fs::File;
 use std::io::Read;
@@ -22,6 +31,11 @@ struct ProcessStats {
     threads: f64,
     /// Clock ticks after boot at which the process started.
     start_ticks: f64,
+}
+
+/// Fields of `/proc/self/statm`, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Memory {
     virtual_bytes: f64,
     resident_bytes: f64,
 }
@@ -30,11 +44,11 @@ struct ProcessStats {
 pub(super) fn read(values: &mut Values) {
     let mut buf = [0u8; 4096];
     if let Some(stats) = read_file(&mut buf, "/proc/self/stat").and_then(parse_stat) {
-        values[CPU] = Some(stats.cpu_seconds);
-        values[THREADS] = Some(stats.threads);
-        values[VIRTUAL] = Some(stats.virtual_bytes);
-        values[RESIDENT] = Some(stats.resident_bytes);
-        values[START_TIME] = BOOT_TIME.map(|boot| boot + stats.start_ticks / *CLOCK_TICKS);
+        stat_values(&stats, values);
+    }
+    if let Some(memory) = read_file(&mut buf, "/proc/self/statm").and_then(parse_statm) {
+        values[VIRTUAL] = Some(memory.virtual_bytes);
+        values[RESIDENT] = Some(memory.resident_bytes);
     }
     values[OPEN_FDS] = count_open_fds().map(|n| n as f64);
     if let Some(limits) = read_file(&mut buf, "/proc/self/limits") {
@@ -85,6 +99,16 @@ fn read_file<'b>(buf: &'b mut [u8], path: &str) -> Option<&'b [u8]> {
     }
 }
 
+/// The slots a `stat` line fills: CPU time and threads only when it came
+/// from the kernel (see the module docs), the start time always.
+fn stat_values(stats: &ProcessStats, values: &mut Values) {
+    if stats.threads >= 1.0 {
+        values[CPU] = Some(stats.cpu_seconds);
+        values[THREADS] = Some(stats.threads);
+    }
+    values[START_TIME] = BOOT_TIME.map(|boot| boot + stats.start_ticks / *CLOCK_TICKS);
+}
+
 /// Parses `/proc/<pid>/stat`. The command name (field 2) may hold spaces and
 /// parentheses, so fields are counted from the last `)`.
 fn parse_stat(stat: &[u8]) -> Option<ProcessStats> {
@@ -107,8 +131,17 @@ fn parse_stat(stat: &[u8]) -> Option<ProcessStats> {
         cpu_seconds: (field(14) + field(15)) / *CLOCK_TICKS,
         threads: field(20),
         start_ticks: field(22),
-        virtual_bytes: field(23),
-        resident_bytes: field(24) * *PAGE_SIZE,
+    })
+}
+
+/// Parses `/proc/<pid>/statm`: sizes in pages, the whole mapping first and
+/// the resident part second.
+fn parse_statm(statm: &[u8]) -> Option<Memory> {
+    let mut fields = std::str::from_utf8(statm).ok()?.split_ascii_whitespace();
+    let mut pages = || fields.next()?.parse::<f64>().ok().map(|n| n * *PAGE_SIZE);
+    Some(Memory {
+        virtual_bytes: pages()?,
+        resident_bytes: pages()?,
     })
 }
 
@@ -137,10 +170,37 @@ mod tests {
         assert_eq!(s.cpu_seconds, 300.0 / *CLOCK_TICKS);
         assert_eq!(s.threads, 7.0);
         assert_eq!(s.start_ticks, 123456.0);
-        assert_eq!(s.virtual_bytes, 10485760.0);
-        assert_eq!(s.resident_bytes, 300.0 * *PAGE_SIZE);
         assert!(parse_stat(b"1 (x) S 1 2 3").is_none());
         assert!(parse_stat(b"no paren at all").is_none());
+    }
+
+    #[test]
+    fn statm_in_pages() {
+        let m = parse_statm(b"765 425 397 5 0 123 0\n").unwrap();
+        assert_eq!(m.virtual_bytes, 765.0 * *PAGE_SIZE);
+        assert_eq!(m.resident_bytes, 425.0 * *PAGE_SIZE);
+        assert!(parse_statm(b"765").is_none());
+        assert!(parse_statm(b"x 1").is_none());
+    }
+
+    #[test]
+    fn a_stat_line_without_threads_reports_no_cpu_or_threads() {
+        // What qemu-user 7.2 writes for an arm64 guest: pid, name, state,
+        // ppid and the start time, every other field zero.
+        let line = b"7 (tinymon) R 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 987654 0 0 0";
+        let mut values = [None; 8];
+        stat_values(&parse_stat(line).unwrap(), &mut values);
+        assert_eq!(values[CPU], None);
+        assert_eq!(values[THREADS], None);
+        assert!(values[START_TIME].is_some());
+        // The kernel's own line fills all three.
+        let mut buf = [0u8; 4096];
+        let mut values = [None; 8];
+        stat_values(
+            &parse_stat(read_file(&mut buf, "/proc/self/stat").unwrap()).unwrap(),
+            &mut values,
+        );
+        assert!(values[CPU].is_some() && values[THREADS].is_some() && values[START_TIME].is_some());
     }
 
     #[test]
@@ -162,8 +222,9 @@ Max address space         unlimited            unlimited            bytes     \n
         let mut buf = [0u8; 4096];
         let stats = parse_stat(read_file(&mut buf, "/proc/self/stat").unwrap()).unwrap();
         assert!(stats.threads >= 1.0);
-        assert!(stats.resident_bytes > 0.0);
-        assert!(stats.virtual_bytes >= stats.resident_bytes);
+        let memory = parse_statm(read_file(&mut buf, "/proc/self/statm").unwrap()).unwrap();
+        assert!(memory.resident_bytes > 0.0);
+        assert!(memory.virtual_bytes >= memory.resident_bytes);
         // Other tests open files concurrently, so only the lower bound is
         // exact here; the integration tests compare against a quiet child.
         let f = File::open("/proc/self/stat").unwrap();

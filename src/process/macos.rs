@@ -54,7 +54,13 @@ fn pid_info<T>(flavor: libc::c_int) -> Option<T> {
     // returns how many it wrote, checked before the value is used.
     unsafe {
         let mut info: T = zeroed();
-        let n = libc::proc_pidinfo(libc::getpid(), flavor, 0, (&mut info as *mut T).cast(), size);
+        let n = libc::proc_pidinfo(
+            libc::getpid(),
+            flavor,
+            0,
+            (&mut info as *mut T).cast(),
+            size,
+        );
         (n == size).then_some(info)
     }
 }

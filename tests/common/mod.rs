@@ -24,7 +24,13 @@ impl Tinymon {
     /// Starts `tinymon --listen 127.0.0.1:0` plus `args` and waits for its
     /// "listening on" line.
     pub fn start(args: &[&str]) -> Tinymon {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tinymon"))
+        Self::start_command(Command::new(env!("CARGO_BIN_EXE_tinymon")), args)
+    }
+
+    /// As [`Tinymon::start`], for another way to run the binary (under an
+    /// emulator, say): `command` is everything before tinymon's own flags.
+    pub fn start_command(mut command: Command, args: &[&str]) -> Tinymon {
+        let mut child = command
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
             .env_remove("TINYMON_LISTEN")
