@@ -114,6 +114,10 @@ fn the_arm64_image_runs_healthy_in_docker_through_binfmt() {
     );
     let size: u64 = inspect("tinymon:local", "{{.Size}}").parse().unwrap();
     eprintln!("image tinymon:local for arm64: {size} bytes");
+    assert!(
+        size <= 1_200_000,
+        "arm64 image is {size} bytes, over the 1.20 MB budget"
+    );
 
     let name = format!("tinymon-arm64-test-{}", std::process::id());
     let _ = common::docker::output("docker", &["rm", "-f", &name]);

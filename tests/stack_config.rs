@@ -6,57 +6,46 @@ mod common;
 
 use common::run_tool;
 
-const PROMTOOL_HINT: &str = "`make test` installs it as root, or run `apt-get install prometheus`";
-
-/// The two fields of the tinymon job that only Prometheus 3.x knows.
-const ONLY_3X: [&str; 2] = [
-    "scrape_native_histograms",
-    "always_scrape_classic_histograms",
-];
+const PROMTOOL_HINT: &str =
+    "`make test` puts promtool 3.5.3 on PATH (tests/stack/newer-debian.sh unpacks it into target/debian/bin)";
 
 fn read_yaml(f: &str) -> serde_yaml::Value {
     let text = std::fs::read_to_string(format!("{}/{f}", env!("CARGO_MANIFEST_DIR"))).unwrap();
     serde_yaml::from_str(&text).unwrap()
 }
 
-/// promtool here is 2.42, which refuses the 3.x-only fields: it checks the
-/// 2.x twin, and the twin must be the 3.x file without exactly those fields
-/// (which keep classic and native buckets side by side on 3.x).
+/// Both shipped configs load unchanged on promtool 3.5.3, and the tinymon
+/// job asks for native histograms in the way every Prometheus 3 follows
+/// (see prometheus.yml): protobuf first, classic buckets kept, the per-target
+/// label for 3.13+, and no `scrape_native_histograms`, which 3.5 refuses.
+/// docker-compose.yml gives 3.5 the feature flag it needs.
 #[test]
 fn prometheus_config_is_valid() {
-    for (file, twin) in [
-        ("prometheus.yml", "tests/stack/prometheus.2x.yml"),
-        (
-            "prometheus.longterm.yml",
-            "tests/stack/prometheus.longterm.2x.yml",
-        ),
-    ] {
-        let mut config = read_yaml(file);
+    for file in ["prometheus.yml", "prometheus.longterm.yml"] {
+        let config = read_yaml(file);
         let job = config["scrape_configs"]
-            .as_sequence_mut()
+            .as_sequence()
             .unwrap()
-            .iter_mut()
+            .iter()
             .find(|j| j["job_name"] == "tinymon")
-            .unwrap()
-            .as_mapping_mut()
             .unwrap();
-        for key in ONLY_3X {
-            assert_eq!(
-                job.remove(key),
-                Some(serde_yaml::Value::Bool(true)),
-                "{file}: {key}"
-            );
-        }
-        assert_eq!(
-            config,
-            read_yaml(twin),
-            "{twin} is not {file} without {ONLY_3X:?}"
+        assert_eq!(job["scrape_protocols"][0], "PrometheusProto", "{file}");
+        assert_eq!(job["always_scrape_classic_histograms"], true, "{file}");
+        assert!(
+            job.get("scrape_native_histograms").is_none(),
+            "{file}: 3.5 refuses scrape_native_histograms"
         );
+        let relabel = &job["relabel_configs"][0];
+        assert_eq!(
+            relabel["target_label"], "__scrape_native_histograms__",
+            "{file}"
+        );
+        assert_eq!(relabel["replacement"], "true", "{file}");
         // promtool reads rule_files next to the config, so check a copy
         // beside alerts.yml.
         let dir = common::temp_dir("promtool-config");
         let root = env!("CARGO_MANIFEST_DIR");
-        std::fs::copy(format!("{root}/{twin}"), dir.join("prometheus.yml")).unwrap();
+        std::fs::copy(format!("{root}/{file}"), dir.join("prometheus.yml")).unwrap();
         std::fs::copy(format!("{root}/alerts.yml"), dir.join("alerts.yml")).unwrap();
         let path = dir.join("prometheus.yml");
         let (ok, out) = run_tool(
@@ -64,8 +53,26 @@ fn prometheus_config_is_valid() {
             &["check", "config", path.to_str().unwrap()],
             PROMTOOL_HINT,
         );
-        assert!(ok, "{twin}: {out}");
+        assert!(ok, "{file}: {out}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    let (ok, version) = run_tool("promtool", &["--version"], PROMTOOL_HINT);
+    assert!(
+        ok && version.contains("version 3."),
+        "promtool is not 3.x: {version}"
+    );
+    let (ok, compose) = compose_config(Some("x"));
+    assert!(ok, "{compose}");
+    let doc: serde_yaml::Value = serde_yaml::from_str(&compose).unwrap();
+    let flags = serde_yaml::to_string(&doc["services"]["prometheus"]["command"]).unwrap();
+    for flag in [
+        "--enable-feature=native-histograms",
+        "--enable-feature=exemplar-storage",
+    ] {
+        assert!(
+            flags.contains(flag),
+            "docker-compose.yml: no {flag}: {flags}"
+        );
     }
 }
 
@@ -107,8 +114,8 @@ fn every_alert_has_for_severity_and_annotations() {
 }
 
 fn compose_config(password: Option<&str>) -> (bool, String) {
-    let mut cmd = std::process::Command::new("docker-compose");
-    cmd.args(["-f", "docker-compose.yml", "config"])
+    let mut cmd = std::process::Command::new("docker");
+    cmd.args(["compose", "-f", "docker-compose.yml", "config"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("BIND")
         .env_remove("GRAFANA_ADMIN_PASSWORD");
@@ -117,8 +124,8 @@ fn compose_config(password: Option<&str>) -> (bool, String) {
     }
     let out = cmd.output().unwrap_or_else(|e| {
         panic!(
-            "docker-compose is required ({e}); `make test` installs it as root, \
-             or run `apt-get install docker-compose`"
+            "docker with compose v2 is required ({e}); `make test` puts them on PATH \
+             (tests/stack/newer-debian.sh)"
         )
     });
     let mut all = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -128,7 +135,7 @@ fn compose_config(password: Option<&str>) -> (bool, String) {
 
 #[test]
 fn compose_file_is_valid_and_safe_by_default() {
-    // Debian's docker-compose validates offline; `make test` installs it.
+    // Compose v2 validates offline; `make test` provides it.
     let (ok, out) = compose_config(Some("not-a-default"));
     assert!(ok, "{out}");
     let doc: serde_yaml::Value = serde_yaml::from_str(&out).unwrap();
@@ -187,13 +194,28 @@ fn compose_file_is_valid_and_safe_by_default() {
 #[test]
 fn alertmanager_config_is_valid_and_routes_by_severity() {
     const HINT: &str =
-        "`make test` installs it as root, or run `apt-get install prometheus-alertmanager`";
-    let (ok, out) = run_tool("amtool", &["check-config", "alertmanager.yml"], HINT);
-    assert!(ok, "{out}");
+        "`make test` puts amtool 0.28.1 and 0.33.1 on PATH (tests/stack/newer-debian.sh)";
+    // The pinned 0.28.1 and the newer 0.33.1 both accept the file, so an
+    // upgrade does not break routing (and no 0.30+ key slipped in).
+    for (amtool, want) in [
+        ("amtool", "version 0.28.1"),
+        ("amtool-0.33", "version 0.33.1"),
+    ] {
+        let (ok, version) = run_tool(amtool, &["--version"], HINT);
+        assert!(ok && version.contains(want), "{amtool}: {version}");
+        let (ok, out) = run_tool(amtool, &["check-config", "alertmanager.yml"], HINT);
+        assert!(ok, "{amtool}: {out}");
+    }
+    for amtool in ["amtool", "amtool-0.33"] {
+        check_routes(amtool, HINT);
+    }
+}
+
+fn check_routes(amtool: &str, hint: &str) {
     let route = |labels: &[&str]| {
         let mut args = vec!["config", "routes", "test", "--config.file=alertmanager.yml"];
         args.extend_from_slice(labels);
-        let (ok, out) = run_tool("amtool", &args, HINT);
+        let (ok, out) = run_tool(amtool, &args, hint);
         assert!(ok, "{out}");
         out.lines()
             .find(|l| !l.starts_with("Warning"))
@@ -294,10 +316,11 @@ fn the_longterm_config_is_prometheus_yml_plus_remote_write() {
         .expect("remote_write");
     assert_eq!(longterm, base, "the two configs drifted apart");
     assert_eq!(remote[0]["url"], "http://victoriametrics:8428/api/v1/write");
-    // promtool checks its 2.x twin in prometheus_config_is_valid.
+    // promtool checks it in prometheus_config_is_valid.
     // The override adds the store and switches Prometheus's config file.
-    let out = std::process::Command::new("docker-compose")
+    let out = std::process::Command::new("docker")
         .args([
+            "compose",
             "-f",
             "docker-compose.yml",
             "-f",
