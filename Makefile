@@ -36,11 +36,12 @@ IMAGE_BIN := target/image/linux/$(ARCH)/tinymon
 ARGS   ?=
 # Without a local Rust toolchain, `make build` runs cargo in this image.
 RUST_IMAGE ?= rust:1-bookworm
-# Compose v2 (`docker compose`) where it exists, else Debian's docker-compose 1.x.
-COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+# Compose v2. COMPOSE_FILE and COMPOSE_PROJECT_NAME in the environment
+# work as compose documents them (the tests swap in local images that way).
+COMPOSE ?= docker compose
 SCALE  ?= 1
 
-.PHONY: run build cross-check test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests bench-instructions image env-file up up-longterm down logs fmt clippy clean
+.PHONY: run build cross-check test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests bench-instructions image env-file compose-v2 up up-longterm down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
@@ -198,26 +199,38 @@ image: build
 # Grafana's admin password has no default: the first `make up` writes a
 # random one to .env, which compose reads.
 env-file:
-	@grep -qs '^GRAFANA_ADMIN_PASSWORD=' .env || { \
+	@[ -n "$${GRAFANA_ADMIN_PASSWORD:-}" ] || grep -qs '^GRAFANA_ADMIN_PASSWORD=' .env || { \
 	  printf 'GRAFANA_ADMIN_PASSWORD=%s\n' "$$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')" >> .env; \
 	  chmod 600 .env; \
 	  echo "wrote a random Grafana admin password to .env (user admin)"; }
 
-up: image env-file
-	$(COMPOSE) up -d --scale tinymon=$(SCALE)
+# Compose v2 is needed (docker-compose 1.x is not tested and not supported).
+compose-v2:
+	@$(COMPOSE) version >/dev/null 2>&1 || { \
+	  echo "'$(COMPOSE)' does not work: make up needs Docker Compose v2 (the docker compose plugin)" >&2; exit 1; }
+
+# A config that promtool or amtool refuses stops the stack before Prometheus
+# or Alertmanager start (the *-config services of docker-compose.yml); their
+# message is printed here.
+COMPOSE_UP = $(COMPOSE) $(1) up -d --scale tinymon=$(SCALE) || { \
+	  echo "make: the stack did not start; the config checks said:" >&2; \
+	  $(COMPOSE) $(1) logs --no-log-prefix prometheus-config alertmanager-config >&2; exit 1; }
+
+up: compose-v2 image env-file
+	@$(call COMPOSE_UP,)
 	@echo "Grafana http://127.0.0.1:$${GRAFANA_PORT:-3000}  Prometheus http://127.0.0.1:$${PROMETHEUS_PORT:-9090}  Alertmanager http://127.0.0.1:$${ALERTMANAGER_PORT:-9093}"
 
 # The stack plus the long-term store (VictoriaMetrics, remote_write).
 LONGTERM := -f docker-compose.yml -f docker-compose.longterm.yml
-up-longterm: image env-file
-	$(COMPOSE) $(LONGTERM) up -d --scale tinymon=$(SCALE)
+up-longterm: compose-v2 image env-file
+	@$(call COMPOSE_UP,$(LONGTERM))
 	@echo "VictoriaMetrics http://127.0.0.1:$${VICTORIAMETRICS_PORT:-8428}; pick it in the dashboard's Data source menu"
 
 # With both files, so the store goes too when it ran.
-down: env-file
+down: compose-v2 env-file
 	$(COMPOSE) $(LONGTERM) down
 
-logs: env-file
+logs: compose-v2 env-file
 	$(COMPOSE) logs -f --tail=100
 
 bench:

@@ -1,18 +1,20 @@
-//! The compose stack, up for real: the shipped docker-compose.yml,
+//! The compose stack, up for real: `make up SCALE=3`, `make logs` and
+//! `make down` with compose v2, on the shipped docker-compose.yml,
 //! prometheus.yml, alerts.yml and alertmanager.yml under a real Docker
 //! engine, with only what cannot be pulled swapped by
-//! tests/stack/compose.local.yml (Prometheus and Alertmanager built from
-//! Debian's binaries; Grafana left out, since no image of it exists here).
+//! tests/stack/compose.local.yml (Prometheus 3.5.3 and Alertmanager 0.28.1
+//! built from Debian's binaries; Grafana left out, since no image of it
+//! exists here).
 //!
 //! Bounded in time, it proves: three replicas found through DNS and up; the
 //! traffic service spread over them; every rule healthy; every dashboard
 //! query answered; a stopped replica alerting all the way to Alertmanager;
-//! and `down -v` leaving nothing behind. Traffic stays on the test's own
-//! compose network and 127.0.0.1 published ports.
+//! and `make down` plus `down -v` leaving nothing behind. Traffic stays on
+//! the test's own compose network and 127.0.0.1 published ports.
 //!
-//! Needs a Docker engine, docker-compose and Debian's prometheus,
-//! prometheus-alertmanager and busybox-static (`make test` provides them);
-//! `#[ignore]`d for plain `cargo test`.
+//! Needs a Docker engine, compose v2 and the tools of
+//! tests/stack/newer-debian.sh (`make test` provides them); `#[ignore]`d for
+//! plain `cargo test`.
 
 mod common;
 
@@ -40,6 +42,36 @@ fn alert_names(v: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What `make logs` (which follows) prints in `for`, then stops it and
+/// every process it started.
+fn follow_make_logs(stack: &Stack, r#for: Duration) -> String {
+    use std::io::Read;
+    use std::os::unix::process::CommandExt;
+    let files: Vec<String> = stack.files.iter().map(|f| format!("{REPO}/{f}")).collect();
+    let mut child = std::process::Command::new("make")
+        .args(["-s", "-C", REPO, "logs"])
+        .env("COMPOSE_FILE", files.join(":"))
+        .env("COMPOSE_PROJECT_NAME", &stack.project)
+        .envs(stack.env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = out.read_to_string(&mut text);
+        text
+    });
+    std::thread::sleep(r#for);
+    // SAFETY: kill(2) with the negated id of the process group the child
+    // leads (process_group(0)); it only sends a signal.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
+    let _ = child.wait();
+    reader.join().unwrap()
+}
+
 #[test]
 #[ignore = "brings up the compose stack for about three minutes; `make test` runs it"]
 fn compose_stack_scales_alerts_and_cleans_up() {
@@ -55,17 +87,14 @@ fn compose_stack_scales_alerts_and_cleans_up() {
     let _ = stack.compose_output(&["down", "-v", "--remove-orphans"]);
 
     let up_started = Instant::now();
-    stack.compose(&[
-        "up",
-        "-d",
-        "--no-build",
-        "--scale",
-        "tinymon=3",
-        "tinymon",
-        "traffic",
-        "prometheus",
-        "alertmanager",
-    ]);
+    let up = stack.make(&["up", "SCALE=3"]);
+    assert!(
+        up.status.success(),
+        "make up failed:\n{}{}",
+        String::from_utf8_lossy(&up.stdout),
+        String::from_utf8_lossy(&up.stderr)
+    );
+    eprintln!("{}", stack.versions_line());
     let prom = PromApi {
         base: format!("http://127.0.0.1:{}", stack.env("PROMETHEUS_PORT")),
     };
@@ -156,7 +185,7 @@ fn compose_stack_scales_alerts_and_cleans_up() {
     prom.wait_rules_healthy(7, Duration::from_secs(30));
     // $__rate_interval windows need a few scrapes of every series.
     std::thread::sleep(Duration::from_secs(5));
-    let checked = prom.check_dashboard();
+    let checked = prom.check_dashboard(true);
     assert!(checked >= 20, "{checked} dashboard queries");
     // The sources of the dashboard's variables.
     let values = |label: &str, series: &str| -> Vec<String> {
@@ -278,10 +307,35 @@ fn compose_stack_scales_alerts_and_cleans_up() {
         }
     });
 
-    // `down -v` leaves no container, network or volume of the project.
+    // `make logs` follows every service's log: tinymon's start-up line and
+    // Prometheus's are among the last 100 lines.
+    let logs = follow_make_logs(&stack, Duration::from_secs(4));
+    for want in [
+        "listening on 0.0.0.0:8080",
+        "Server is ready to receive web requests",
+    ] {
+        assert!(
+            logs.contains(want),
+            "make logs printed no {want:?}:\n{logs}"
+        );
+    }
+
+    // `make down` removes the containers and the network and keeps the data
+    // volumes; `down -v` then leaves nothing of the project.
     let down_started = Instant::now();
+    let down = stack.make(&["down"]);
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    eprintln!("make down: {:?}", down_started.elapsed());
+    let left = stack.leftovers();
+    assert!(
+        !left.is_empty() && left.iter().all(|l| l.starts_with("volume ")),
+        "after make down: {left:?}"
+    );
     stack.compose(&["down", "-v", "--remove-orphans", "-t", "5"]);
-    eprintln!("down -v: {:?}", down_started.elapsed());
     let left = stack.leftovers();
     assert!(left.is_empty(), "left behind: {left:?}");
 }

@@ -1,12 +1,13 @@
 //! Native histograms end to end: the real binary under traffic, scraped at
-//! once by two Debian Prometheus 2.42 servers.
+//! once by two Prometheus 3.5.3 servers (Debian's, from sid).
 //!
-//! - *native*: `--enable-feature=native-histograms` and `exemplar-storage`.
-//!   It offers protobuf first, so it stores `server_handle_request_seconds`
-//!   as a native histogram (2.42 then ignores the classic buckets of the
-//!   same message).
-//! - *classic*: no flags. It scrapes OpenMetrics and stores the classic
-//!   buckets, as any Prometheus without native histograms does.
+//! - *native*: the tinymon job of the shipped prometheus.yml with the flags
+//!   of docker-compose.yml (`native-histograms`, `exemplar-storage`). It
+//!   offers protobuf first, so it stores `server_handle_request_seconds` as
+//!   a native histogram and, as the config asks, its classic buckets too.
+//! - *classic*: a job with no settings and no flags: Prometheus 3's default
+//!   Accept header, OpenMetrics first. It stores the classic buckets, as any
+//!   Prometheus without native histograms does.
 //!
 //! The traffic is `/work` with known delays, so the true p99 is known: the
 //! native estimate must land near it and in the classic bucket that holds
@@ -17,8 +18,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::prom::{wait_for, LocalPrometheus, PromApi};
@@ -26,41 +26,62 @@ use common::Tinymon;
 use serde_json::Value;
 use tinymon_test_support::client::Connection;
 
-/// Copies bytes both ways between a client and `to`, and notes whether the
-/// server ever answered with the protobuf Content-Type.
-fn recording_proxy(
-    to: std::net::SocketAddr,
-    saw_protobuf: Arc<AtomicBool>,
-) -> std::net::SocketAddr {
+/// What a recording proxy saw of one scrape: the `Accept` header Prometheus
+/// sent and the `Content-Type` tinymon answered with.
+#[derive(Default, Debug, Clone)]
+struct Seen {
+    accept: Option<String>,
+    content_type: Option<String>,
+}
+
+/// The value of header `name` in an HTTP head, if `chunk` holds one.
+fn header(chunk: &str, name: &str) -> Option<String> {
+    chunk.split("\r\n").find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+    })
+}
+
+/// Copies bytes both ways between a client and `to`, and notes the first
+/// scrape's `Accept` and `Content-Type` headers.
+fn recording_proxy(to: std::net::SocketAddr) -> (std::net::SocketAddr, Arc<Mutex<Seen>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let record = seen.clone();
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
             let Ok(server) = TcpStream::connect(to) else {
                 continue;
             };
-            let (mut c_read, mut s_write) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut c_read, &mut s_write);
-            });
-            let saw = saw_protobuf.clone();
-            let (mut s_read, mut c_write) = (server, client);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 16384];
-                while let Ok(n) = s_read.read(&mut buf) {
-                    if n == 0 || c_write.write_all(&buf[..n]).is_err() {
-                        break;
+            let (c_read, s_write) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+            let (s_read, c_write) = (server, client);
+            for (mut from, mut into, name, is_request) in [
+                (c_read, s_write, "accept", true),
+                (s_read, c_write, "content-type", false),
+            ] {
+                let record = record.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || into.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        if let Some(v) = header(&String::from_utf8_lossy(&buf[..n]), name) {
+                            let mut seen = record.lock().unwrap();
+                            let slot = if is_request {
+                                &mut seen.accept
+                            } else {
+                                &mut seen.content_type
+                            };
+                            slot.get_or_insert(v);
+                        }
                     }
-                    let chunk = String::from_utf8_lossy(&buf[..n]);
-                    if chunk.contains("Content-Type: application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited") {
-                        saw.store(true, Ordering::Relaxed);
-                    }
-                }
-            });
+                });
+            }
         }
     });
-    addr
+    (addr, seen)
 }
 
 /// The single value of an instant query that must return one series.
@@ -105,24 +126,42 @@ fn native_histograms_on_a_real_prometheus_agree_with_classic_ones() {
     // Create the /work series before Prometheus starts, so every request
     // below falls inside the rate window of both servers.
     assert_eq!(t.get("/work?delay_ms=0").status, 200);
-    let saw = Arc::new(AtomicBool::new(false));
-    let proxy = recording_proxy(t.addr, saw.clone());
-    let native = LocalPrometheus::start(
+    let (native_proxy, native_seen) = recording_proxy(t.addr);
+    let (classic_proxy, classic_seen) = recording_proxy(t.addr);
+    let native = LocalPrometheus::start_shipped_job(
         "native",
-        &proxy.to_string(),
+        &native_proxy.to_string(),
         &[
             "--enable-feature=native-histograms",
             "--enable-feature=exemplar-storage",
         ],
     );
-    let classic = LocalPrometheus::start("classic", &t.addr.to_string(), &[]);
+    let classic = LocalPrometheus::start("classic", &classic_proxy.to_string(), &[]);
     native.wait_up(Duration::from_secs(30));
     classic.wait_up(Duration::from_secs(30));
     let (n, c) = (native.api(), classic.api());
-    assert!(
-        saw.load(Ordering::Relaxed),
-        "the native server's scrape was not protobuf"
-    );
+    // Each server's Accept header ranks formats; tinymon answers in the
+    // first of them that it writes.
+    for (name, seen, first, answered) in [
+        (
+            "native",
+            &native_seen,
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
+            "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited",
+        ),
+        (
+            "classic",
+            &classic_seen,
+            "application/openmetrics-text;version=1.0.0",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    ] {
+        let seen = seen.lock().unwrap().clone();
+        eprintln!("{name}: Accept {:?} answered {:?}", seen.accept, seen.content_type);
+        let accept = seen.accept.unwrap_or_else(|| panic!("{name}: no Accept header seen"));
+        assert!(accept.starts_with(first), "{name}: Accept {accept}");
+        assert_eq!(seen.content_type.as_deref(), Some(answered), "{name}");
+    }
     wait_for(
         "two scrapes before the traffic",
         Duration::from_secs(20),
@@ -209,8 +248,20 @@ fn native_histograms_on_a_real_prometheus_agree_with_classic_ones() {
         native_sum >= want_sum && native_sum < want_sum + 2.0,
         "sum {native_sum} for {want_sum} s of delays"
     );
-    // The classic histogram is gone from the native server: 2.42 keeps one.
-    assert!(n.query("server_handle_request_seconds_bucket").is_empty());
+    // The classic buckets are kept beside the native ones
+    // (always_scrape_classic_histograms), and agree with them.
+    let classic_on_native = scalar(
+        &n,
+        "sum(server_handle_request_seconds_count{path=\"/work\"})",
+    )
+    .unwrap();
+    assert_eq!(
+        classic_on_native, sent,
+        "classic _count on the native server"
+    );
+    assert!(!n
+        .query("server_handle_request_seconds_bucket{path=\"/work\",le=\"0.25\"}")
+        .is_empty());
 
     // p99, native (the query) against classic and the truth.
     let native_p99 = scalar(
@@ -312,8 +363,22 @@ fn native_histograms_on_a_real_prometheus_agree_with_classic_ones() {
         );
     }
 
-    // Without flags: OpenMetrics (le="1.0", never le="1"), and up.
+    // Prometheus 3 normalises `le` to a float's text on ingestion: le="1"
+    // is stored as le="1.0", and le="0.25" stays le="0.25", so the rules'
+    // and dashboard's selectors on le="0.25" keep working. On both servers.
     assert_eq!(scalar(&c, "up").unwrap(), 1.0);
+    assert_eq!(scalar(&n, "up").unwrap(), 1.0);
+    for api in [&n, &c] {
+        assert!(!api
+            .query("server_handle_request_seconds_bucket{le=\"0.25\"}")
+            .is_empty());
+        assert!(!api
+            .query("server_handle_request_seconds_bucket{le=\"10.0\"}")
+            .is_empty());
+        assert!(api
+            .query("server_handle_request_seconds_bucket{le=\"10\"}")
+            .is_empty());
+    }
     assert!(!c
         .query("server_handle_request_seconds_bucket{le=\"1.0\"}")
         .is_empty());

@@ -3,15 +3,11 @@
 //! test ends.
 #![allow(dead_code)]
 
-use super::docker::{docker, output, REPO};
+use super::docker::{docker, REPO};
 
-/// The compose client: v2 (`docker compose`) where it exists, else 1.x.
+/// The compose client: v2, `docker compose`, as `make up` uses it.
 fn compose_program() -> (String, Vec<String>) {
-    if output("docker", &["compose", "version"]).status.success() {
-        ("docker".into(), vec!["compose".into()])
-    } else {
-        ("docker-compose".into(), vec![])
-    }
+    ("docker".into(), vec!["compose".into()])
 }
 
 /// One compose project, taken down with its volumes however the test ends.
@@ -60,6 +56,91 @@ impl Stack {
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
             .output()
             .unwrap_or_else(|e| panic!("{program} is required ({e}); `make test` installs it"))
+    }
+
+    /// Runs `make target...` in the repository for this project, the way a
+    /// user runs `make up`: compose finds the project's files and name in
+    /// COMPOSE_FILE and COMPOSE_PROJECT_NAME.
+    pub fn make(&self, args: &[&str]) -> std::process::Output {
+        let files: Vec<String> = self
+            .files
+            .iter()
+            .map(|f| {
+                if f.starts_with('/') {
+                    f.to_string()
+                } else {
+                    format!("{REPO}/{f}")
+                }
+            })
+            .collect();
+        std::process::Command::new("make")
+            .args(["-s", "-C", REPO])
+            .args(args)
+            .env("COMPOSE_FILE", files.join(":"))
+            .env("COMPOSE_PROJECT_NAME", &self.project)
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .expect("make is required")
+    }
+
+    /// The one line each compose test prints when it starts: the versions
+    /// the running binaries report (`-` for a service not in the stack).
+    pub fn versions_line(&self) -> String {
+        let exec = |service: &str, cmd: &[&str]| -> String {
+            let mut args = vec!["exec", "-T", service];
+            args.extend_from_slice(cmd);
+            let out = self.compose_output(&args);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr);
+            // "prometheus, version 3.5.3+ds1 (branch: ...)"
+            text.split("version ")
+                .nth(1)
+                .and_then(|v| v.split_whitespace().next())
+                .unwrap_or("?")
+                .to_owned()
+        };
+        let prometheus = exec("prometheus", &["/bin/prometheus", "--version"]);
+        let alertmanager = exec("alertmanager", &["/bin/alertmanager", "--version"]);
+        let services = self.compose(&["ps", "--services"]);
+        let vm = if services.lines().any(|s| s == "victoriametrics") {
+            self.victoriametrics_version()
+        } else {
+            "-".to_owned()
+        };
+        let compose = docker(&["compose", "version", "--short"]);
+        let engine = docker(&["version", "--format", "{{.Server.Version}}"]);
+        format!(
+            "stack: prometheus {prometheus}, alertmanager {alertmanager}, victoria-metrics {vm}, \
+             compose {compose}, docker {engine}"
+        )
+    }
+
+    /// VictoriaMetrics's own report: the `version` label of `vm_app_version`
+    /// on its /metrics (Debian's build leaves the version empty there, so
+    /// the short form of its `-version` is tried too).
+    fn victoriametrics_version(&self) -> String {
+        let port = self.env("VICTORIAMETRICS_PORT");
+        let text = tinymon_test_support::client::get(
+            &format!("http://127.0.0.1:{port}/metrics"),
+            std::time::Duration::from_secs(5),
+        )
+        .map(|r| r.text())
+        .unwrap_or_default();
+        let label = text
+            .lines()
+            .find(|l| l.starts_with("vm_app_version{"))
+            .and_then(|l| l.split("version=\"").nth(1))
+            .and_then(|v| v.split('"').next())
+            .unwrap_or("");
+        if label.is_empty() {
+            let id = self.compose(&["ps", "-q", "victoriametrics"]);
+            let image = super::docker::inspect(&id, "{{.Image}}");
+            let pkg =
+                super::docker::inspect(&image, r#"{{index .Config.Labels "org.debian.package"}}"#);
+            format!("(reports none; Debian package {pkg})")
+        } else {
+            label.to_owned()
+        }
     }
 
     pub fn compose(&self, args: &[&str]) -> String {

@@ -23,11 +23,16 @@ impl LocalPrometheus {
     /// Starts `prometheus` with `flags` (feature flags, say) scraping
     /// `target` (host:port) as job `tinymon`.
     pub fn start(name: &str, target: &str, flags: &[&str]) -> LocalPrometheus {
-        let dir = temp_dir(&format!("prometheus-{name}"));
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
              scrape_configs:\n  - job_name: tinymon\n    static_configs:\n      - targets: ['{target}']\n"
         );
+        Self::start_config(name, &config, flags)
+    }
+
+    /// Starts `prometheus` on `config` (YAML) with `flags`.
+    pub fn start_config(name: &str, config: &str, flags: &[&str]) -> LocalPrometheus {
+        let dir = temp_dir(&format!("prometheus-{name}"));
         std::fs::write(dir.join("prometheus.yml"), config).unwrap();
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let port = free_port();
@@ -46,9 +51,38 @@ impl LocalPrometheus {
             .stderr(log)
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("prometheus is required ({e}); `make test` installs Debian's as root")
+                panic!("prometheus is required ({e}); `make test` puts Debian's 3.5.3 on PATH (tests/stack/newer-debian.sh)")
             });
         LocalPrometheus { child, port, dir }
+    }
+
+    /// Starts `prometheus` with the tinymon job of the shipped
+    /// prometheus.yml, every setting kept, but scraping `target` by a static
+    /// config (instead of DNS) every second.
+    pub fn start_shipped_job(name: &str, target: &str, flags: &[&str]) -> LocalPrometheus {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/prometheus.yml"))
+            .unwrap();
+        let shipped: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        let mut job = shipped["scrape_configs"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|j| j["job_name"] == "tinymon")
+            .unwrap()
+            .clone();
+        let map = job.as_mapping_mut().unwrap();
+        map.remove("dns_sd_configs")
+            .expect("the shipped job discovers by DNS");
+        map.insert(
+            "static_configs".into(),
+            serde_yaml::from_str(&format!("[{{targets: ['{target}']}}]")).unwrap(),
+        );
+        let config: serde_yaml::Value = serde_yaml::from_str(&format!(
+            "global: {{scrape_interval: 1s, scrape_timeout: 1s}}\nscrape_configs: [{}]",
+            serde_json::to_string(&job).unwrap()
+        ))
+        .unwrap();
+        Self::start_config(name, &serde_yaml::to_string(&config).unwrap(), flags)
     }
 
     /// Its HTTP API.
@@ -127,11 +161,10 @@ impl PromApi {
     /// set to "All"; returns how many ran, and fails listing every query
     /// that errored or came back empty.
     ///
-    /// The native-histogram panel is left out: the stores these tests run
-    /// (Prometheus 2.42 keeping classic buckets, VictoriaMetrics) hold no
-    /// native histograms. tests/native_histograms.rs runs its queries on a
-    /// 2.42 that keeps native ones.
-    pub fn check_dashboard(&self) -> usize {
+    /// The native-histogram panels are checked too on a Prometheus that
+    /// keeps native histograms (`native: true`); VictoriaMetrics holds none
+    /// (remote_write sends the classic series only).
+    pub fn check_dashboard(&self, native: bool) -> usize {
         let dash: Value = serde_json::from_str(
             &std::fs::read_to_string(format!(
                 "{}/grafana/dashboards/tinymon.json",
@@ -143,9 +176,10 @@ impl PromApi {
         let mut failures = Vec::new();
         let mut checked = 0;
         for panel in dash["panels"].as_array().unwrap() {
-            if panel["title"]
-                .as_str()
-                .is_some_and(|t| t.contains("(native histogram)"))
+            if !native
+                && panel["title"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("(native histogram)"))
             {
                 continue;
             }
