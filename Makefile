@@ -41,7 +41,7 @@ RUST_IMAGE ?= rust:1-bookworm
 COMPOSE ?= docker compose
 SCALE  ?= 1
 
-.PHONY: run build cross-check test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests bench-instructions image env-file compose-v2 up up-longterm down logs fmt clippy clean
+.PHONY: run build cross-check grafana-schema test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests bench-instructions image env-file compose-v2 up up-longterm down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
@@ -177,7 +177,17 @@ test: deps docker-engine build pyenv
 	TINYMON_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked --workspace --all-targets -- --include-ignored
 	$(CARGO) test --locked --workspace --doc
 	$(MAKE) browser-test
+	$(MAKE) grafana-schema
 	$(MAKE) fuzz-smoke
+
+# The dashboard against Grafana's published Dashboard type (npm
+# @grafana/schema at the version docker-compose.yml pins), tsc --strict.
+grafana-schema:
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	  else echo "the dashboard check needs Node.js and npm: sudo apt-get install nodejs npm" >&2; exit 1; fi; }
+	cd tests/grafana && npm ci --no-audit --no-fund --loglevel=error
+	node tests/grafana/check_dashboard.mjs
 
 # The live page at / in Debian's chromium, driven by playwright-core (npm).
 browser-test: build
