@@ -111,6 +111,7 @@ fn victoriametrics_answers_the_dashboard_and_survives_an_outage() {
             }
         },
     );
+    eprintln!("{}", stack.versions_line());
     eprintln!("remote_write delivering after {:?}", started.elapsed());
     // Series well older than the 2m rate window, so the two stores' rates
     // are comparable: MetricsQL's rate does not extrapolate like PromQL's and
