@@ -5,6 +5,7 @@
 #   make build  static, stripped release binary
 #   make image  tinymon:local, FROM scratch with that binary
 #   make up     the compose stack (SCALE=3 for three replicas); make down, make logs
+#   make slo-rules  slo-rules.yml from the objectives in slo.yml
 #   make bench  criterion benches of the encoder and observe path
 #   make bench-requests  instructions per request (callgrind)
 #   make bench-instructions  instructions per observe/inc/encode vs rivals (callgrind)
@@ -41,7 +42,7 @@ RUST_IMAGE ?= rust:1-bookworm
 COMPOSE ?= docker compose
 SCALE  ?= 1
 
-.PHONY: run build cross-check grafana-schema test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests bench-instructions image env-file compose-v2 up up-longterm down logs fmt clippy clean
+.PHONY: run build cross-check grafana-schema slo-rules test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests bench-instructions image env-file compose-v2 up up-longterm down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
@@ -116,6 +117,12 @@ deps:
 	@for t in $(CROSS_LIB) aarch64-unknown-linux-musl; do \
 	  rustup target list --installed | grep -qx $$t || rustup target add $$t; \
 	done
+
+# Writes slo-rules.yml from slo.yml with the project's generator
+# (test-support/src/slo.rs); `make test` fails while the two disagree.
+slo-rules: export PATH := $(NEWER):$(PATH)
+slo-rules:
+	TINYMON_WRITE_SLO_RULES=1 $(CARGO) test --locked --test slo_rules
 
 # Type-checks the library for other systems (clippy runs `cargo check`
 # and its lints): macOS and Windows, and the binary for macOS.

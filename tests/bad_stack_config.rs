@@ -20,6 +20,7 @@ fn make_up_with(name: &str, file: &str, edit: impl Fn(&str) -> String) -> (bool,
         "docker-compose.yml",
         "prometheus.yml",
         "alerts.yml",
+        "slo-rules.yml",
         "alertmanager.yml",
     ] {
         std::fs::copy(format!("{REPO}/{f}"), dir.join(f)).unwrap();

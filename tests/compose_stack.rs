@@ -1,6 +1,6 @@
 //! The compose stack, up for real: `make up SCALE=3`, `make logs` and
 //! `make down` with compose v2, on the shipped docker-compose.yml,
-//! prometheus.yml, alerts.yml and alertmanager.yml under a real Docker
+//! prometheus.yml, alerts.yml, slo-rules.yml and alertmanager.yml under a real Docker
 //! engine, with only what cannot be pulled swapped by
 //! tests/stack/compose.local.yml (Prometheus 3.5.3 and Alertmanager 0.28.1
 //! built from Debian's binaries; Grafana left out, since no image of it
@@ -9,6 +9,7 @@
 //! Bounded in time, it proves: three replicas found through DNS and up; the
 //! traffic service spread over them; every rule healthy; every dashboard
 //! query answered; a stopped replica alerting all the way to Alertmanager;
+//! injected failures paging oncall through the availability SLO;
 //! and `make down` plus `down -v` leaving nothing behind. Traffic stays on
 //! the test's own compose network and 127.0.0.1 published ports.
 //!
@@ -70,6 +71,23 @@ fn follow_make_logs(stack: &Stack, r#for: Duration) -> String {
     unsafe { libc::kill(-(child.id() as i32), libc::SIGTERM) };
     let _ = child.wait();
     reader.join().unwrap()
+}
+
+/// How many rules the shipped rule files hold: what Prometheus must load.
+fn shipped_rule_count() -> usize {
+    ["alerts.yml", "slo-rules.yml"]
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(format!("{REPO}/{f}")).unwrap();
+            let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+            doc["groups"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|g| g["rules"].as_sequence().unwrap().len())
+                .sum::<usize>()
+        })
+        .sum()
 }
 
 #[test]
@@ -182,7 +200,7 @@ fn compose_stack_scales_alerts_and_cleans_up() {
         );
     }
 
-    prom.wait_rules_healthy(7, Duration::from_secs(30));
+    prom.wait_rules_healthy(shipped_rule_count(), Duration::from_secs(30));
     // $__rate_interval windows need a few scrapes of every series.
     std::thread::sleep(Duration::from_secs(5));
     let checked = prom.check_dashboard(true);
@@ -236,14 +254,13 @@ fn compose_stack_scales_alerts_and_cleans_up() {
     assert!(traced > 0, "no exemplars in Prometheus: {exemplars}");
     eprintln!("exemplars with trace ids in Prometheus: {traced}");
 
-    // Nothing alerts on a healthy stack (the slow /work calls of the mix
-    // may leave a latency or error warning pending, not the availability).
+    // Nothing alerts on a healthy stack: the traffic mix stays inside the
+    // SLOs, so no burn-rate alert is pending or firing either.
     let alerts = prom.api("/api/v1/alerts");
-    let down: Vec<_> = alert_names(&alerts["data"]["alerts"])
-        .into_iter()
-        .filter(|(n, _)| n == "TinymonInstanceDown" || n == "TinymonAbsent")
-        .collect();
-    assert!(down.is_empty(), "{down:?}");
+    let active = alert_names(&alerts["data"]["alerts"]);
+    assert!(active.is_empty(), "a healthy stack alerts: {active:?}");
+    let burn = prom.query(r#"job:tinymon_slo_errors:ratio_rate5m{job="tinymon"}"#);
+    assert_eq!(burn.len(), 2, "both SLIs recorded: {burn:?}");
 
     // Stop one replica. It leaves Docker's DNS, so its target vanishes
     // instead of reporting up == 0; the alert must still fire and reach
@@ -306,6 +323,100 @@ fn compose_stack_scales_alerts_and_cleans_up() {
             Err(format!("{t:?}"))
         }
     });
+
+    // An availability page, end to end: failures sent to a surviving
+    // replica at 5 a second beside the traffic service's 20 (a fifth of
+    // all requests fail, over 200 times the 0.1 % budget) must reach
+    // Alertmanager as TinymonErrorBudgetBurn{slo="availability"}, critical,
+    // routed to oncall. No burn alert is active before they start.
+    let active = alert_names(&prom.api("/api/v1/alerts")["data"]["alerts"]);
+    assert!(
+        !active.iter().any(|(n, _)| n == "TinymonErrorBudgetBurn"),
+        "{active:?}"
+    );
+    let survivor = replicas.lines().nth(1).unwrap().to_owned();
+    let published = docker(&["port", &survivor, "8080/tcp"]);
+    let addr = published.lines().next().unwrap().trim().to_owned();
+    let failing = format!("http://{addr}/work?fail=1");
+    let stop_failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let injector = {
+        let stop = stop_failing.clone();
+        std::thread::spawn(move || {
+            let (started, mut sent, mut answered_502) = (Instant::now(), 0u32, 0u32);
+            // Bounded: 5 a second, for at most 4 minutes.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && started.elapsed() < Duration::from_secs(240)
+            {
+                sent += 1;
+                if let Ok(r) = tinymon_test_support::client::get(&failing, Duration::from_secs(5)) {
+                    answered_502 += u32::from(r.status == 502);
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            (sent, answered_502)
+        })
+    };
+    let failing_from = Instant::now();
+    let mut page_firing_at = None;
+    wait_for(
+        "the availability page in Alertmanager, routed to oncall",
+        Duration::from_secs(200),
+        || {
+            if page_firing_at.is_none() {
+                let v = prom.get("/api/v1/alerts")?;
+                let firing = v["data"]["alerts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|a| {
+                        a["labels"]["alertname"] == "TinymonErrorBudgetBurn"
+                            && a["labels"]["slo"] == "availability"
+                            && a["labels"]["severity"] == "critical"
+                            && a["state"] == "firing"
+                    });
+                if firing {
+                    page_firing_at = Some(failing_from.elapsed());
+                }
+            }
+            let r = tinymon_test_support::client::get(
+                &format!("{am}/api/v2/alerts?filter=alertname%3D%22TinymonErrorBudgetBurn%22"),
+                Duration::from_secs(5),
+            )
+            .map_err(|e| format!("Alertmanager: {e}"))?;
+            let listed: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+            let paged = listed.as_array().into_iter().flatten().any(|a| {
+                a["labels"]["slo"] == "availability"
+                    && a["labels"]["severity"] == "critical"
+                    && a["status"]["state"] == "active"
+                    && a["receivers"]
+                        .as_array()
+                        .is_some_and(|r| r.iter().any(|x| x["name"] == "oncall"))
+            });
+            if paged {
+                Ok(())
+            } else {
+                Err(format!("Alertmanager lists {listed}"))
+            }
+        },
+    );
+    let paged_after = failing_from.elapsed();
+    stop_failing.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, answered_502) = injector.join().unwrap();
+    let ratio =
+        prom.query(r#"job:tinymon_slo_errors:ratio_rate5m{job="tinymon", slo="availability"}"#);
+    eprintln!(
+        "failures injected ({sent} sent, {answered_502} answered 502): page firing in Prometheus \
+         after {page_firing_at:?}, in Alertmanager for oncall after {paged_after:?}; \
+         stack {:?} old; 5m error ratio then {}",
+        up_started.elapsed() - paged_after,
+        ratio
+            .first()
+            .map_or("?".into(), |r| r["value"][1].to_string())
+    );
+    assert!(
+        answered_502 > 0,
+        "the failing requests never reached tinymon"
+    );
 
     // `make logs` follows every service's log: tinymon's start-up line and
     // Prometheus's are among the last 100 lines.

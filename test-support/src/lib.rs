@@ -8,7 +8,8 @@
 //!   does);
 //! - [`proto`]: client_model's metrics.proto as prost messages, to decode
 //!   the protobuf exposition;
-//! - [`Rng`]: the binary's small generator (`src/app/rng.rs`).
+//! - [`Rng`]: the binary's small generator (`src/app/rng.rs`);
+//! - [`slo`]: writes the SLO recording and alerting rules from `slo.yml`.
 
 #[path = "../../src/app/client.rs"]
 pub mod client;
@@ -16,6 +17,7 @@ pub mod parse;
 pub mod proto;
 #[path = "../../src/app/rng.rs"]
 mod rng;
+pub mod slo;
 
 pub use parse::{parse_text, Kind, ParseError, ParsedFamily, ParsedSample};
 pub use rng::Rng;

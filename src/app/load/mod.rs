@@ -157,32 +157,40 @@ impl fmt::Display for Report {
 }
 
 /// One request of the mix: method and path.
+///
+/// The mix keeps the demo stack inside its SLOs (`slo.yml`), at about half
+/// of each error budget, so a healthy `make up` fires no burn-rate alert
+/// while every panel still has something to show: 1 % of requests ask
+/// `/work` to fail 5 % of the time (0.05 % errors against a 0.1 % budget),
+/// and 0.5 % take 150–1,050 ms, most of them over the 0.25 s threshold
+/// (about 0.45 % slow against a 1 % budget). 4xx answers (unknown paths,
+/// a POST) are the client's errors and count as good.
 pub fn pick_request(rng: &mut Rng, buf: &mut String) -> &'static str {
     use std::fmt::Write as _;
     buf.clear();
-    let roll = rng.next_u64() % 100;
+    let roll = rng.next_u64() % 1000;
     let method = match roll {
-        0..=44 => {
+        0..=514 => {
             buf.push_str("/hello");
             "GET"
         }
-        45..=69 => {
+        515..=814 => {
             let _ = write!(buf, "/work?delay_ms={}", 2 + rng.next_u64() % 60);
             "GET"
         }
-        70..=76 => {
+        815..=819 => {
             let _ = write!(buf, "/work?delay_ms={}", 150 + rng.next_u64() % 900);
             "GET"
         }
-        77..=86 => {
-            let _ = write!(buf, "/work?delay_ms={}&fail=0.3", 5 + rng.next_u64() % 40);
+        820..=829 => {
+            let _ = write!(buf, "/work?delay_ms={}&fail=0.05", 5 + rng.next_u64() % 40);
             "GET"
         }
-        87..=92 => {
+        830..=909 => {
             buf.push_str("/healthz");
             "GET"
         }
-        93..=97 => {
+        910..=969 => {
             let _ = write!(buf, "/no/such/page/{}", rng.next_u64() % 1_000_000);
             "GET"
         }
@@ -338,5 +346,38 @@ mod tests {
         for kind in ["/hello", "/work", "/healthz", "unknown", "failing", "post"] {
             assert!(seen.contains(kind), "{kind} never picked");
         }
+    }
+
+    /// The mix spends at most about half of each error budget of slo.yml
+    /// (0.1 % errors; 1 % over 0.25 s), among the requests the SLOs count
+    /// (all but /healthz and /metrics). A request asking for 240 ms or more
+    /// counts as slow here, for the server's own time on top.
+    #[test]
+    fn mix_stays_inside_the_slos() {
+        let mut rng = Rng::seeded(11);
+        let mut path = String::new();
+        let (mut counted, mut expected_errors, mut slow) = (0u32, 0.0f64, 0u32);
+        for _ in 0..400_000 {
+            pick_request(&mut rng, &mut path);
+            if path == "/healthz" {
+                continue;
+            }
+            counted += 1;
+            let query = path.split_once('?').map_or("", |(_, q)| q);
+            for pair in query.split('&') {
+                match pair.split_once('=') {
+                    Some(("fail", p)) => expected_errors += p.parse::<f64>().unwrap(),
+                    Some(("delay_ms", d)) if d.parse::<u32>().unwrap() >= 240 => slow += 1,
+                    _ => {}
+                }
+            }
+        }
+        let error_ratio = expected_errors / f64::from(counted);
+        let slow_ratio = f64::from(slow) / f64::from(counted);
+        assert!(
+            error_ratio > 0.0 && error_ratio < 0.6 * 0.001,
+            "{error_ratio}"
+        );
+        assert!(slow_ratio > 0.0 && slow_ratio < 0.6 * 0.01, "{slow_ratio}");
     }
 }
