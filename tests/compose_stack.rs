@@ -130,9 +130,18 @@ fn compose_stack_scales_alerts_and_cleans_up() {
     });
     let all_up = up_started.elapsed();
     eprintln!("from `up` to all three targets up: {all_up:?}");
-    assert_eq!(
-        prom.targets("prometheus").unwrap(),
-        vec![("localhost:9090".into(), "up".into())]
+    // Its own job too (its first scrape may come a little later).
+    wait_for(
+        "Prometheus scraping itself",
+        Duration::from_secs(30),
+        || {
+            let t = prom.targets("prometheus")?;
+            if t == vec![("localhost:9090".to_owned(), "up".to_owned())] {
+                Ok(())
+            } else {
+                Err(format!("{t:?}"))
+            }
+        },
     );
 
     // The healthchecks of docker-compose.yml work in these images.
