@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use app::cli::{self as config, Command, LoadConfig, ServeConfig, USAGE};
 use app::signals::ShutdownSignals;
-use tinymon::http::{Server, ServerSettings};
+use tinymon::http::{Server, ServerSettings, Stopped};
 use tinymon::metrics::default_registry;
 
 fn main() -> ExitCode {
@@ -95,11 +95,26 @@ fn load(config: &LoadConfig) -> Result<app::load::Report, String> {
 }
 
 fn serve(config: &ServeConfig) -> ExitCode {
+    // Before any thread exists: it changes the environment.
+    let inherited = match app::restart::take_inherited() {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("tinymon: restart: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     // Before any thread exists, so all of them inherit the blocked mask.
     let signals = match ShutdownSignals::block() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tinymon: cannot block shutdown signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let restarts = match app::restart::register(&default_registry(), inherited.restarts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tinymon: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -118,20 +133,34 @@ fn serve(config: &ServeConfig) -> ExitCode {
         // The demo serves up to --max-connections, so it needs that many
         // descriptors: raise the soft limit to the hard one.
         raise_fd_limit: true,
+        max_unreleased: config.max_unreleased,
     };
-    let server = match Server::start(&settings, service) {
+    let started = match inherited.listener {
+        Some(listener) => Server::start_on(listener, &settings, service),
+        None => Server::start(&settings, service),
+    };
+    let server = match started {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tinymon: {e}");
             return ExitCode::FAILURE;
         }
     };
-    eprintln!(
-        "tinymon {} listening on {} with {} workers",
-        env!("CARGO_PKG_VERSION"),
-        server.addr(),
-        config.workers
-    );
+    match inherited.since_drain_began {
+        Some(took) => eprintln!(
+            "tinymon {} restarted (restart {}): listening on {} again {} ms after the drain began",
+            env!("CARGO_PKG_VERSION"),
+            inherited.restarts,
+            server.addr(),
+            took.as_millis()
+        ),
+        None => eprintln!(
+            "tinymon {} listening on {} with {} workers",
+            env!("CARGO_PKG_VERSION"),
+            server.addr(),
+            config.workers
+        ),
+    }
     let stop = server.shutdown_handle();
     std::thread::spawn(move || {
         let name = signals.wait();
@@ -142,10 +171,23 @@ fn serve(config: &ServeConfig) -> ExitCode {
         eprintln!("tinymon: second {name}, exiting at once");
         std::process::exit(1);
     });
-    match server.wait() {
-        Ok(()) => {
+    let waited = server.wait();
+    match waited {
+        Ok(Stopped::Shutdown) => {
             eprintln!("tinymon: stopped");
             ExitCode::SUCCESS
+        }
+        Ok(Stopped::Restart {
+            reason,
+            listener,
+            drained_in,
+        }) => {
+            let drain_began = std::time::SystemTime::now() - drained_in;
+            let count = restarts.get_or_create(&[reason]).get() + 1;
+            eprintln!("tinymon: drained; restarting in place ({reason}, restart {count})");
+            let e = app::restart::exec_self(listener, count, drain_began);
+            eprintln!("tinymon: cannot restart: {e}");
+            ExitCode::FAILURE
         }
         Err(e) => {
             eprintln!("tinymon: {e}");

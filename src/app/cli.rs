@@ -17,6 +17,8 @@ pub const DEFAULT_WORKERS: usize = 8;
 pub const DEFAULT_IDLE_TIMEOUT: u64 = 30;
 /// Default `--max-connections`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 2048;
+/// Default `--max-unreleased`.
+pub const DEFAULT_MAX_UNRELEASED: usize = 100;
 const MAX_WORKERS: usize = 1024;
 
 /// The help text; every flag with its default and environment variable.
@@ -25,6 +27,7 @@ tinymon — a small HTTP service that monitors itself
 
 Usage:
   tinymon [serve] [--listen ADDR] [--workers N] [--idle-timeout S] [--max-connections N]
+                  [--max-unreleased N]
   tinymon healthcheck [--url URL] [--timeout-ms MS]
   tinymon load --target URL [--duration S] [--rps N] [--concurrency N]
   tinymon --help | --version
@@ -40,6 +43,11 @@ serve (the default):
   --max-connections N
                     open connections beyond N get 503 and are closed, 1-100000
                     [env TINYMON_MAX_CONNECTIONS, default 2048]
+  --max-unreleased N
+                    when N connections are stuck in tiny_http (HTTP/2 request
+                    lines), restart in place: drain, then exec this binary on
+                    the same listening socket and PID, 1-100000
+                    [env TINYMON_MAX_UNRELEASED, default 100]
   env TINYMON_METRICS_TOKEN or TINYMON_METRICS_TOKEN_FILE: when set, /metrics
                     requires the header Authorization: Bearer TOKEN (else 401)
   Routes: GET /metrics, /healthz, /hello, /work?delay_ms=0-2000&fail=0-1
@@ -74,6 +82,8 @@ pub struct ServeConfig {
     pub workers: usize,
     pub idle_timeout: Duration,
     pub max_connections: usize,
+    /// Stuck connections that make the server restart in place.
+    pub max_unreleased: usize,
     /// Bearer token /metrics requires, if any.
     pub metrics_token: Option<String>,
 }
@@ -130,6 +140,7 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
                 "--workers",
                 "--idle-timeout",
                 "--max-connections",
+                "--max-unreleased",
             ])?;
             let listen = flags
                 .value("--listen")
@@ -166,12 +177,20 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
                 100_000,
                 DEFAULT_MAX_CONNECTIONS as u64,
             )? as usize;
+            let max_unreleased = number(
+                "--max-unreleased",
+                "TINYMON_MAX_UNRELEASED",
+                1,
+                100_000,
+                DEFAULT_MAX_UNRELEASED as u64,
+            )? as usize;
             let metrics_token = metrics_token(&env)?;
             Ok(Command::Serve(ServeConfig {
                 listen,
                 workers,
                 idle_timeout,
                 max_connections,
+                max_unreleased,
                 metrics_token,
             }))
         }
@@ -353,6 +372,7 @@ mod tests {
             workers,
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_unreleased: DEFAULT_MAX_UNRELEASED,
             metrics_token: None,
         })
     }
@@ -361,16 +381,21 @@ mod tests {
     fn guard_flags_and_token() {
         let Ok(Command::Serve(c)) = run(
             &["--idle-timeout", "5", "--max-connections=10"],
-            &[("TINYMON_METRICS_TOKEN", " s3cret\n")],
+            &[
+                ("TINYMON_METRICS_TOKEN", " s3cret\n"),
+                ("TINYMON_MAX_UNRELEASED", "7"),
+            ],
         ) else {
             panic!("not serve")
         };
         assert_eq!(c.idle_timeout, Duration::from_secs(5));
         assert_eq!(c.max_connections, 10);
+        assert_eq!(c.max_unreleased, 7);
         assert_eq!(c.metrics_token.as_deref(), Some("s3cret"));
         for (args, env, word) in [
             (&["--idle-timeout", "1"][..], &[][..], "--idle-timeout"),
             (&["--max-connections", "0"], &[], "--max-connections"),
+            (&["--max-unreleased", "0"], &[], "--max-unreleased"),
             (
                 &[],
                 &[("TINYMON_METRICS_TOKEN", "two words")],

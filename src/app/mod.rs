@@ -6,7 +6,8 @@
 //! - `cli`: flags and environment → what to run;
 //! - `client`, `load`: the HTTP client of `healthcheck` and the load
 //!   generator;
-//! - `signals`: SIGTERM/SIGINT as a blocking wait.
+//! - `signals`: SIGTERM/SIGINT as a blocking wait;
+//! - `restart`: restarting in place with `exec` when the server asks.
 
 pub(crate) mod cli;
 // Also compiled into the tests' support crate, which uses all of it.
@@ -15,6 +16,7 @@ pub(crate) mod client;
 mod client_metrics;
 pub(crate) mod load;
 mod page;
+pub(crate) mod restart;
 mod rng;
 pub(crate) mod signals;
 mod work;

@@ -79,6 +79,10 @@ pub(crate) const STUCK_AFTER: Duration = Duration::from_millis(200);
 /// clients stall on purpose (those look the same as stuck ones).
 const MAX_NUDGES: usize = 16;
 
+/// Most nudges per tick while draining for a restart, when only the guard
+/// can reach tiny_http's accept loop.
+const MAX_RESTART_NUDGES: usize = 256;
+
 /// Bytes a client may send without getting an answer.
 pub(crate) const MAX_UNANSWERED_BYTES: u64 = 64 * 1024;
 
@@ -195,12 +199,17 @@ pub(crate) fn pick_shed(live: &[(u64, Instant, bool)], max: usize) -> Vec<u64> {
         .collect()
 }
 
+/// Where the pool nudge connects: the listener itself, until a restart
+/// points it elsewhere (see `server`). Read by the guard thread once per
+/// tick that nudges.
+pub(crate) type NudgeTarget = Arc<parking_lot::Mutex<SocketAddr>>;
+
 /// Starts the guard thread for the listener on `listen` (reached at
 /// `self_addr` for the pool nudge); it stops when `stop` is set.
 #[cfg(target_os = "linux")]
 pub(crate) fn start(
     listen: SocketAddr,
-    self_addr: SocketAddr,
+    self_addr: NudgeTarget,
     limits: Limits,
     stats: Arc<GuardStats>,
     closing: Arc<Closing>,
@@ -209,14 +218,32 @@ pub(crate) fn start(
     std::thread::Builder::new()
         .name("conn-guard".into())
         .spawn(move || {
+            let home = *self_addr.lock();
             let mut seen: HashMap<u64, Remembered> = HashMap::new();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
                 // One nudge frees one queued connection.
-                for _ in 0..tick(n, listen.port(), &limits, &stats, &closing, &mut seen) {
+                let mut nudges =
+                    tick(n, listen.port(), &limits, &stats, &closing, &mut seen).min(MAX_NUDGES);
+                let target = *self_addr.lock();
+                if target != home {
+                    // Draining for a restart: the nudges go to a private
+                    // listener no client can reach, and every request must
+                    // be read before `exec`. A request waits behind every
+                    // task queued before it in tiny_http's pool (those of
+                    // clients that have gone, and earlier nudges, included),
+                    // and each nudge moves the queue on by one: while any
+                    // request waits, nudge many times.
+                    nudges = if untouched_connections(listen.port()) > 0 {
+                        MAX_RESTART_NUDGES
+                    } else {
+                        0
+                    };
+                }
+                for _ in 0..nudges {
                     // Connecting is enough: the accept hands a task to the pool.
-                    let _ = TcpStream::connect_timeout(&self_addr, TICK);
+                    let _ = TcpStream::connect_timeout(&target, TICK);
                     stats.pool_nudges.fetch_add(1, Ordering::Relaxed);
                 }
                 std::thread::sleep(TICK);
@@ -232,7 +259,7 @@ pub(crate) fn start(
 #[cfg(not(target_os = "linux"))]
 pub(crate) fn start(
     listen: SocketAddr,
-    _self_addr: SocketAddr,
+    _self_addr: NudgeTarget,
     _limits: Limits,
     _stats: Arc<GuardStats>,
     closing: Arc<Closing>,
@@ -252,8 +279,54 @@ pub(crate) fn start(
         .map(|_| ())
 }
 
+/// Established connections of the listener on `port` with a request that
+/// will be read but has not been yet: a restart waits until there are
+/// none, so closing them at `exec` resets no request. That is unread bytes
+/// on a connection that has been answered before (a keep-alive client's
+/// next request), or on one of which nothing at all was read yet (waiting
+/// for a pool thread). Unread bytes behind a request that was read and
+/// never answered do not count: that is tiny_http's HTTP/2.0 deadlock
+/// (see `framing`), and nothing will ever read them.
+#[cfg(target_os = "linux")]
+pub(crate) fn connections_with_unread_bytes(port: u16) -> usize {
+    let mut n = 0;
+    for_each_connection(port, |sock| {
+        let Some(info) = sock.tcp_info() else {
+            return;
+        };
+        let unread = sock.unread() as u64;
+        if unread > 0 && (info.tcpi_data_segs_out > 0 || unread == info.tcpi_bytes_received) {
+            n += 1;
+        }
+    });
+    n
+}
+
+/// Connections of the listener on `port`, in any state, of which tiny_http
+/// has read nothing although bytes came: queued in its pool.
+#[cfg(target_os = "linux")]
+fn untouched_connections(port: u16) -> usize {
+    let mut n = 0;
+    for_each_connection(port, |sock| {
+        let Some(info) = sock.tcp_info_in_any_state() else {
+            return;
+        };
+        let unread = sock.unread() as u64;
+        if unread > 0 && unread == info.tcpi_bytes_received {
+            n += 1;
+        }
+    });
+    n
+}
+
+/// Without `TCP_INFO` nothing restarts (see [`start`]).
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn connections_with_unread_bytes(_port: u16) -> usize {
+    0
+}
+
 /// One look at the connections; returns how many never-answered connections
-/// have waited [`STUCK_AFTER`] (at most [`MAX_NUDGES`]).
+/// have waited [`STUCK_AFTER`].
 #[cfg(target_os = "linux")]
 fn tick(
     n: u64,
@@ -330,7 +403,7 @@ fn tick(
     stats
         .over_limit
         .store(open > limits.max_connections, Ordering::Relaxed);
-    stuck.min(MAX_NUDGES)
+    stuck
 }
 
 /// Raises the soft limit on open files to the hard limit, so the connection

@@ -31,5 +31,5 @@ pub use labels::{method_label, status_label, OTHER_METHOD, UNMATCHED};
 pub use red::{RedMetrics, SERVER_TYPE};
 pub use reply::{Reply, TEXT};
 pub use router::{RouteMatch, RouteTemplate, Router};
-pub use server::{loopback_for, ServeError, Server, ServerSettings, ShutdownHandle};
+pub use server::{loopback_for, ServeError, Server, ServerSettings, ShutdownHandle, Stopped};
 pub use service::{Handler, Service, MAX_HEADER_BYTES, MAX_TARGET_BYTES};

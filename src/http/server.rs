@@ -17,6 +17,11 @@
 //! [`Server::wait`] returns when every worker has exited, or at the
 //! latest [`SHUTDOWN_GRACE`] after shutdown began.
 //!
+//! A restart (when [`ServerSettings::max_unreleased`] connections are stuck
+//! in tiny_http) drains the same way but keeps the listening socket open
+//! and its backlog waiting, and [`Server::wait`] hands the socket back as
+//! [`Stopped::Restart`]; `begin_restart` explains how.
+//!
 //! Workers are supervised: a worker that dies of a panic that escaped the
 //! handler's `catch_unwind` (say, while writing an answer) is replaced by
 //! [`Server::wait`], and counted in `tinymon_worker_restarts_total`,
@@ -63,11 +68,18 @@ pub struct ServerSettings {
     /// connections (tiny_http's accept loop ends for good on an accept
     /// error). It changes the whole process, so it is off by default.
     pub raise_fd_limit: bool,
+    /// When this many connections are stuck in tiny_http for good (see
+    /// [`Stopped::Restart`]), the server drains and [`Server::wait`] returns
+    /// a restart with the listening socket, for the caller to start again
+    /// on. 0, the default: never (the process keeps what leaks). Only Linux
+    /// counts them; elsewhere this does nothing. The tinymon binary sets
+    /// 100 and `exec`s itself.
+    pub max_unreleased: usize,
 }
 
 impl Default for ServerSettings {
     /// 127.0.0.1:8080, 8 workers, 30 s idle timeout, 2048 connections,
-    /// process limits untouched.
+    /// no restarts, process limits untouched.
     fn default() -> Self {
         ServerSettings {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
@@ -75,8 +87,34 @@ impl Default for ServerSettings {
             idle_timeout: Duration::from_secs(30),
             max_connections: 2048,
             raise_fd_limit: false,
+            max_unreleased: 0,
         }
     }
+}
+
+/// How a server ended, from [`Server::wait`].
+#[derive(Debug)]
+pub enum Stopped {
+    /// It was asked to stop ([`ShutdownHandle::shutdown`]).
+    Shutdown,
+    /// It reached [`ServerSettings::max_unreleased`] and drained: start it
+    /// again on `listener`, which is the same listening socket, still open
+    /// and bound, so connections that arrive meanwhile wait in its backlog.
+    ///
+    /// tiny_http 0.12 answers an HTTP/2.0 or 3.0 request line with a 505
+    /// through a second writer while the request still holds the first, and
+    /// the connection's thread waits forever (see `framing`). Neither the
+    /// thread nor its two descriptors can be freed from inside the process,
+    /// so the bound is kept by starting over: the tinymon binary `exec`s
+    /// itself with this socket inherited, which keeps the PID.
+    Restart {
+        /// Why, as a metric label value: `unreleased_connections`.
+        reason: &'static str,
+        /// The listening socket, blocking, close-on-exec set.
+        listener: TcpListener,
+        /// How long the drain took.
+        drained_in: Duration,
+    },
 }
 
 /// Why the server could not start or stopped badly.
@@ -111,10 +149,24 @@ impl std::error::Error for ServeError {}
 struct Shared {
     server: tiny_http::Server,
     listener_fd: i32,
+    /// Where the server reaches itself (to wake tiny_http's accept).
+    self_addr: SocketAddr,
+    /// Where the guard's pool nudges go.
+    nudge_target: guard::NudgeTarget,
     workers: usize,
     /// Set once; Relaxed is enough since it only steers behaviour (the
     /// unblocks that end the workers are ordered by the queue's mutex).
     stopping: AtomicBool,
+    /// A shutdown was asked for (it wins over a restart in progress).
+    /// Relaxed: read by `wait` after every worker has ended, and the
+    /// channel those ends come through orders it.
+    asked_to_stop: AtomicBool,
+    /// The listening socket kept for a restart, once one began.
+    restart: Mutex<Option<(&'static str, TcpListener)>>,
+    /// While set, draining workers keep draining even when quiet: a restart
+    /// holds them until no connection has unread bytes. Relaxed: it only
+    /// steers when they exit, and `wait` waits for them either way.
+    drain_hold: AtomicBool,
     failure: Mutex<Option<String>>,
     stop_requested_at: Mutex<Option<Instant>>,
     /// Stops the connection guard.
@@ -124,6 +176,8 @@ struct Shared {
 
 impl Shared {
     fn begin_shutdown(&self) {
+        self.asked_to_stop.store(true, Ordering::Relaxed);
+        self.drain_hold.store(false, Ordering::Relaxed);
         if self.stopping.swap(true, Ordering::Relaxed) {
             return;
         }
@@ -137,6 +191,74 @@ impl Shared {
         for _ in 0..self.workers {
             self.server.unblock();
         }
+    }
+}
+
+impl Shared {
+    /// Begins draining for a restart, keeping the listening socket open
+    /// with its backlog, for the next process.
+    ///
+    /// tiny_http's accept loop cannot be stopped from outside without
+    /// closing its socket, so its descriptor is pointed at another one: a
+    /// private listener on loopback takes the place of the public one under
+    /// the same descriptor number (`dup2`), and the public socket lives on
+    /// as a duplicate. tiny_http then accepts only the guard's pool nudges,
+    /// which the guard now sends to the private listener: they still wake
+    /// tiny_http's pool for a connection it forgot (see `guard`), which
+    /// would otherwise hold its request unread until `exec` reset it.
+    /// Answers close their connections, and the workers drain until `wait`
+    /// sees no request left unread.
+    fn begin_restart(&self, reason: &'static str) -> io::Result<()> {
+        // SAFETY: `listener_fd` is tiny_http's open listener, which lives as
+        // long as `self`; F_DUPFD_CLOEXEC creates a new descriptor and
+        // touches nothing else.
+        let dup = unsafe { libc::fcntl(self.listener_fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if dup < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `dup` was just created and nothing else owns it.
+        let kept = unsafe { <TcpListener as std::os::fd::FromRawFd>::from_raw_fd(dup) };
+        let private = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let private_addr = private.local_addr()?;
+        if self.stopping.swap(true, Ordering::Relaxed) {
+            return Ok(()); // shutting down already: `kept` is dropped
+        }
+        *self.stop_requested_at.lock() = Some(Instant::now());
+        self.drain_hold.store(true, Ordering::Relaxed);
+        *self.nudge_target.lock() = private_addr;
+        // SAFETY: both descriptors are open listening sockets. dup2 makes
+        // `listener_fd` name the private socket, atomically, and closes
+        // nothing that Rust code still uses: the public socket stays open
+        // through `kept`, and tiny_http's TcpListener still owns an open
+        // listening socket under its number (it closes it when dropped,
+        // which leaves `private`'s own descriptor alone). A thread blocked
+        // in accept on the public socket finishes that call unaffected.
+        // Close-on-exec too, or the private socket would outlive `exec`.
+        #[cfg(target_os = "linux")]
+        let rc = unsafe { libc::dup3(private.as_raw_fd(), self.listener_fd, libc::O_CLOEXEC) };
+        #[cfg(not(target_os = "linux"))]
+        // SAFETY: as above; F_SETFD then only sets the new number's flag.
+        let rc = unsafe {
+            match libc::dup2(private.as_raw_fd(), self.listener_fd) {
+                fd if fd < 0 => fd,
+                fd => libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC),
+            }
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // An accept already waiting on the public socket returns with this
+        // connection (or one queued before it), and the next one waits on
+        // the private socket.
+        drop(std::net::TcpStream::connect_timeout(
+            &self.self_addr,
+            Duration::from_secs(1),
+        ));
+        *self.restart.lock() = Some((reason, kept));
+        for _ in 0..self.workers {
+            self.server.unblock();
+        }
+        Ok(())
     }
 }
 
@@ -169,6 +291,7 @@ pub struct Server<S> {
     /// Each worker sends whether it died of a panic when it ends.
     done: mpsc::Receiver<bool>,
     done_tx: mpsc::Sender<bool>,
+    max_unreleased: usize,
 }
 
 /// A handle that can stop the server from another thread.
@@ -186,19 +309,34 @@ impl<S: Send + Sync + 'static> Server<S> {
     /// Binds `settings.listen` and starts `settings.workers` threads serving
     /// `service`, with the connection guard enforcing the limits.
     pub fn start(settings: &ServerSettings, service: Arc<Service<S>>) -> Result<Self, ServeError> {
-        let (addr, workers) = (settings.listen, settings.workers);
-        if workers == 0 || settings.max_connections == 0 {
-            return Err(ServeError::Settings(
-                "workers and max_connections must be at least 1".into(),
-            ));
-        }
-        if settings.raise_fd_limit {
-            guard::raise_fd_limit();
-        }
+        let addr = settings.listen;
+        check(settings)?;
         let listener = TcpListener::bind(addr).map_err(|e| match e.kind() {
             io::ErrorKind::AddrInUse => ServeError::AddrInUse(addr),
             _ => ServeError::Listen(addr, e),
         })?;
+        Self::start_on(listener, settings, service)
+    }
+
+    /// The same on a socket that is already listening (the one a
+    /// [`Stopped::Restart`] handed over); `settings.listen` is not used.
+    pub fn start_on(
+        listener: TcpListener,
+        settings: &ServerSettings,
+        service: Arc<Service<S>>,
+    ) -> Result<Self, ServeError> {
+        check(settings)?;
+        let workers = settings.workers;
+        if settings.raise_fd_limit {
+            guard::raise_fd_limit();
+        }
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServeError::Listen(settings.listen, e))?;
+        // An inherited socket may still be non-blocking from a restart.
+        listener
+            .set_nonblocking(false)
+            .map_err(|e| ServeError::Listen(addr, e))?;
         let local = listener
             .local_addr()
             .map_err(|e| ServeError::Listen(addr, e))?;
@@ -208,9 +346,10 @@ impl<S: Send + Sync + 'static> Server<S> {
             .map_err(|e| ServeError::Listen(addr, io::Error::other(e.to_string())))?;
         let guard_stop = Arc::new(AtomicBool::new(false));
         let closing = Arc::new(Closing::new(local.port()));
+        let nudge_target = Arc::new(Mutex::new(loopback_for(local)));
         guard::start(
             local,
-            loopback_for(local),
+            nudge_target.clone(),
             Limits {
                 idle_timeout: settings.idle_timeout,
                 max_connections: settings.max_connections,
@@ -223,8 +362,13 @@ impl<S: Send + Sync + 'static> Server<S> {
         let shared = Arc::new(Shared {
             server,
             listener_fd,
+            self_addr: loopback_for(local),
+            nudge_target,
             workers,
             stopping: AtomicBool::new(false),
+            asked_to_stop: AtomicBool::new(false),
+            restart: Mutex::new(None),
+            drain_hold: AtomicBool::new(false),
             failure: Mutex::new(None),
             stop_requested_at: Mutex::new(None),
             guard_stop,
@@ -238,6 +382,7 @@ impl<S: Send + Sync + 'static> Server<S> {
             addr: local,
             done,
             done_tx,
+            max_unreleased: settings.max_unreleased,
         };
         for i in 0..workers {
             server
@@ -270,11 +415,14 @@ impl<S: Send + Sync + 'static> Server<S> {
         ShutdownHandle(self.shared.clone())
     }
 
-    /// Blocks until the server has stopped. `Err` when it stopped because
-    /// accepting failed rather than because it was asked to.
-    pub fn wait(self) -> Result<(), ServeError> {
+    /// Blocks until the server has stopped: asked to, or drained for a
+    /// restart. `Err` when it stopped because accepting failed.
+    pub fn wait(self) -> Result<Stopped, ServeError> {
         let mut remaining = self.shared.workers;
         let mut spawned = remaining;
+        // While draining for a restart: consecutive looks that found no
+        // request unread, and whether tiny_http still accepts.
+        let mut settled = 0;
         while remaining > 0 {
             match self.done.recv_timeout(Duration::from_millis(100)) {
                 Ok(true) if !self.shared.stopping.load(Ordering::Relaxed) => {
@@ -296,14 +444,67 @@ impl<S: Send + Sync + 'static> Server<S> {
                     if since.is_some_and(|t| t.elapsed() > SHUTDOWN_GRACE) {
                         break;
                     }
+                    self.restart_when_stuck();
+                    if self.shared.drain_hold.load(Ordering::Relaxed) {
+                        settled = match guard::connections_with_unread_bytes(self.addr.port()) {
+                            0 => settled + 1,
+                            _ => 0,
+                        };
+                        // Two looks 100 ms apart: a keep-alive client answered
+                        // just before the drain has had time to send again.
+                        if settled >= 2 {
+                            self.shared.drain_hold.store(false, Ordering::Relaxed);
+                        }
+                    }
                 }
             }
         }
-        match self.shared.failure.lock().take() {
-            Some(e) => Err(ServeError::Accept(e)),
-            None => Ok(()),
+        if let Some(e) = self.shared.failure.lock().take() {
+            return Err(ServeError::Accept(e));
+        }
+        match self.shared.restart.lock().take() {
+            Some((reason, listener)) if !self.shared.asked_to_stop.load(Ordering::Relaxed) => {
+                listener
+                    .set_nonblocking(false)
+                    .map_err(|e| ServeError::Listen(self.addr, e))?;
+                let began = *self.shared.stop_requested_at.lock();
+                Ok(Stopped::Restart {
+                    reason,
+                    listener,
+                    drained_in: began.map_or(Duration::ZERO, |t| t.elapsed()),
+                })
+            }
+            _ => Ok(Stopped::Shutdown),
         }
     }
+
+    /// Begins the restart once the guard counts `max_unreleased` stuck
+    /// connections (it updates the count every tick).
+    fn restart_when_stuck(&self) {
+        let stuck = self.service.guard_stats.unreleased.load(Ordering::Relaxed);
+        if self.max_unreleased == 0
+            || stuck < self.max_unreleased as u64
+            || self.shared.stopping.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        eprintln!(
+            "tinymon: {stuck} connections are stuck in tiny_http (limit {}): draining to restart",
+            self.max_unreleased
+        );
+        if let Err(e) = self.shared.begin_restart("unreleased_connections") {
+            eprintln!("tinymon: cannot keep the listening socket for a restart: {e}");
+        }
+    }
+}
+
+fn check(settings: &ServerSettings) -> Result<(), ServeError> {
+    if settings.workers == 0 || settings.max_connections == 0 {
+        return Err(ServeError::Settings(
+            "workers and max_connections must be at least 1".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Turns off Nagle's algorithm on the listener; Linux copies the setting to
@@ -392,9 +593,12 @@ fn work_loop<S: Send + Sync + 'static>(shared: &Shared, service: &Service<S>) {
                 quiet_since = Instant::now();
             }
             // A timeout, another worker's unblock, or the accept loop's
-            // final error: only a quiet period ends the drain.
+            // final error: only a quiet period ends the drain (and, for a
+            // restart, no request left unread on any connection).
             Ok(None) | Err(_) => {
-                if quiet_since.elapsed() >= DRAIN_QUIET {
+                if quiet_since.elapsed() >= DRAIN_QUIET
+                    && !shared.drain_hold.load(Ordering::Relaxed)
+                {
                     return;
                 }
             }
@@ -481,6 +685,44 @@ mod tests {
         );
         stop.shutdown();
         assert!(waiter.join().unwrap().is_ok());
+    }
+
+    /// The restart without `exec`: stuck connections make `wait` hand back
+    /// the listening socket, a client that connects meanwhile waits in its
+    /// backlog, and a server started on it answers that client.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn stuck_connections_hand_back_the_listener_and_lose_no_client() {
+        let settings = ServerSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            workers: 2,
+            max_unreleased: 2,
+            ..ServerSettings::default()
+        };
+        let service = Arc::new(Service::new(Arc::new(Registry::new()), ()).unwrap());
+        let server = Server::start(&settings, service.clone()).unwrap();
+        let addr = server.addr();
+        for _ in 0..2 {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+        }
+        let Stopped::Restart {
+            reason, listener, ..
+        } = server.wait().unwrap()
+        else {
+            panic!("no restart")
+        };
+        assert_eq!(reason, "unreleased_connections");
+        assert_eq!(listener.local_addr().unwrap(), addr);
+        // Between the two servers: the connection waits in the backlog.
+        let waiting = thread::spawn(move || status(addr, "/metrics"));
+        thread::sleep(Duration::from_millis(200));
+        let service = Arc::new(Service::new(Arc::new(Registry::new()), ()).unwrap());
+        let again = Server::start_on(listener, &settings, service).unwrap();
+        assert_eq!(again.addr(), addr);
+        assert_eq!(waiting.join().unwrap(), 200);
+        again.shutdown_handle().shutdown();
+        assert!(matches!(again.wait().unwrap(), Stopped::Shutdown));
     }
 
     #[test]

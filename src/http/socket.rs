@@ -133,6 +133,14 @@ impl ConnSocket {
     /// reads this runs on Linux alone.
     #[cfg(target_os = "linux")]
     pub(crate) fn tcp_info(&self) -> Option<libc::tcp_info> {
+        self.tcp_info_in_any_state()
+            .filter(|info| info.tcpi_state == TCP_ESTABLISHED)
+    }
+
+    /// `TCP_INFO` whatever the connection's state (a client that has closed
+    /// its side, say).
+    #[cfg(target_os = "linux")]
+    pub(crate) fn tcp_info_in_any_state(&self) -> Option<libc::tcp_info> {
         // SAFETY: an all-zero tcp_info is a valid value of the C struct; the
         // kernel writes at most `len` bytes into it.
         unsafe {
@@ -145,7 +153,21 @@ impl ConnSocket {
                 (&mut info as *mut libc::tcp_info).cast(),
                 &mut len,
             );
-            (rc == 0 && info.tcpi_state == TCP_ESTABLISHED).then_some(info)
+            (rc == 0).then_some(info)
+        }
+    }
+
+    /// Bytes the connection has received that nobody has read yet.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn unread(&self) -> usize {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one c_int into the live `n`; on a socket
+        // that is not connected it fails or reports 0.
+        let rc = unsafe { libc::ioctl(self.fd.as_raw_fd(), libc::FIONREAD, &mut n) };
+        if rc == 0 {
+            n.max(0) as usize
+        } else {
+            0
         }
     }
 
