@@ -7,9 +7,14 @@
 //! varint. A message is a run of fields, each a key (`field number << 3 |
 //! wire type`) and a value: a varint (wire type 0), a double as 8
 //! little-endian bytes (1), or a varint length and that many bytes for
-//! strings and nested messages (2). A nested message is written into a
-//! scratch buffer first, so its length is known when its parent writes it;
-//! the buffers are reused, so a scrape allocates nothing once they grew.
+//! strings and nested messages (2). Every message is written once, in
+//! place: a label pair's and a span's length is computed before writing
+//! them; any other nested message reserves one byte for its length, and
+//! when its body turns out to be 128 bytes or longer, the body moves up by
+//! the extra bytes the varint needs. Small messages (buckets, values,
+//! exemplars) never move, and a large one (a histogram's metric, a family)
+//! moves once, instead of being copied into each parent in turn. The
+//! output buffer is reused, so a scrape allocates nothing once it grew.
 //!
 //! Classic histograms list their finite buckets only, as client_golang
 //! does; `sample_count` stands for the `+Inf` bucket. A histogram with
@@ -82,17 +87,7 @@ const LEN: u32 = 2;
 #[derive(Default)]
 pub struct ProtobufEncoder {
     buf: Vec<u8>,
-    scratch: Scratch,
-}
-
-#[derive(Default)]
-struct Scratch {
-    family: Vec<u8>,
-    metric: Vec<u8>,
-    inner: Vec<u8>,
-    bucket: Vec<u8>,
-    exemplar: Vec<u8>,
-    pair: Vec<u8>,
+    /// A sign's packed native-bucket deltas, whose length precedes them.
     deltas: Vec<u8>,
 }
 
@@ -107,9 +102,9 @@ impl ProtobufEncoder {
         self.buf.clear();
         let mut writer = Writer {
             out: &mut self.buf,
-            s: &mut self.scratch,
+            deltas: &mut self.deltas,
             kind: MetricType::Gauge,
-            open: false,
+            family: None,
         };
         registry.read(&mut writer);
         writer.finish_family();
@@ -130,6 +125,12 @@ fn put_varint(buf: &mut Vec<u8>, mut n: u64) {
     buf.push(n as u8);
 }
 
+/// Bytes of `n` as a varint.
+fn varint_len(n: u64) -> usize {
+    // 7 bits a byte; 0 still takes one.
+    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 fn put_key(buf: &mut Vec<u8>, field: u32, wire: u32) {
     put_varint(buf, u64::from(field << 3 | wire));
 }
@@ -138,6 +139,11 @@ fn put_bytes(buf: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     put_key(buf, field, LEN);
     put_varint(buf, bytes.len() as u64);
     buf.extend_from_slice(bytes);
+}
+
+/// Bytes of a length-delimited field with a one-byte key.
+fn bytes_field_len(len: usize) -> usize {
+    1 + varint_len(len as u64) + len
 }
 
 fn put_double(buf: &mut Vec<u8>, field: u32, v: f64) {
@@ -150,17 +156,46 @@ fn put_uint(buf: &mut Vec<u8>, field: u32, n: u64) {
     put_varint(buf, n);
 }
 
+/// Starts a nested message as field `field`: its key and one byte held for
+/// its length. Returns where that byte is, for [`end`].
+fn begin(buf: &mut Vec<u8>, field: u32) -> usize {
+    put_key(buf, field, LEN);
+    buf.push(0);
+    buf.len() - 1
+}
+
+/// Writes the length of the message begun at `mark`, moving its body up
+/// when the length needs more than the one byte held.
+fn end(buf: &mut Vec<u8>, mark: usize) {
+    let body = buf.len() - mark - 1;
+    let extra = varint_len(body as u64) - 1;
+    if extra > 0 {
+        buf.resize(buf.len() + extra, 0);
+        buf.copy_within(mark + 1..mark + 1 + body, mark + 1 + extra);
+    }
+    let mut n = body as u64;
+    for b in &mut buf[mark..=mark + extra] {
+        *b = n as u8 & 0x7f;
+        n >>= 7;
+    }
+    for b in &mut buf[mark..mark + extra] {
+        *b |= 0x80;
+    }
+}
+
 /// Zigzag: the encoding of `sint32`/`sint64`, small for small magnitudes.
 fn zigzag(n: i64) -> u64 {
     ((n << 1) ^ (n >> 63)) as u64
 }
 
 /// A `BucketSpan` as field `field` of `out`.
-fn put_span(out: &mut Vec<u8>, field: u32, offset: i32, length: u32, pair: &mut Vec<u8>) {
-    pair.clear();
-    put_uint(pair, SPAN_OFFSET, zigzag(i64::from(offset)));
-    put_uint(pair, SPAN_LENGTH, u64::from(length));
-    put_bytes(out, field, pair);
+fn put_span(out: &mut Vec<u8>, field: u32, offset: i32, length: u32) {
+    let offset = zigzag(i64::from(offset));
+    let length = u64::from(length);
+    put_key(out, field, LEN);
+    put_varint(out, (2 + varint_len(offset) + varint_len(length)) as u64);
+    put_uint(out, SPAN_OFFSET, offset);
+    put_uint(out, SPAN_LENGTH, length);
 }
 
 /// One sign's native buckets: spans, then the packed deltas. Returns
@@ -170,14 +205,13 @@ fn put_native_side(
     (span_field, delta_field): (u32, u32),
     buckets: impl Iterator<Item = (i32, u64)>,
     deltas: &mut Vec<u8>,
-    pair: &mut Vec<u8>,
 ) -> bool {
     deltas.clear();
     // The key after the last span written, once there is one.
     let mut spans_end: Option<i32> = None;
     let mut flush = |out: &mut Vec<u8>, start: i32, len: u32| {
         let offset = spans_end.map_or(start, |end| start - end);
-        put_span(out, span_field, offset, len, pair);
+        put_span(out, span_field, offset, len);
         spans_end = Some(start + len as i32);
     };
     let mut run: Option<(i32, u32)> = None;
@@ -202,95 +236,84 @@ fn put_native_side(
     true
 }
 
-/// A `LabelPair` as field `field` of `out`.
-fn put_label(out: &mut Vec<u8>, field: u32, name: &str, value: &str, pair: &mut Vec<u8>) {
-    pair.clear();
-    put_bytes(pair, LABEL_NAME, name.as_bytes());
-    put_bytes(pair, LABEL_VALUE, value.as_bytes());
-    put_bytes(out, field, pair);
+/// A `LabelPair` as field `field` of `out`, its length computed first.
+fn put_label(out: &mut Vec<u8>, field: u32, name: &str, value: &str) {
+    put_key(out, field, LEN);
+    put_varint(
+        out,
+        (bytes_field_len(name.len()) + bytes_field_len(value.len())) as u64,
+    );
+    put_bytes(out, LABEL_NAME, name.as_bytes());
+    put_bytes(out, LABEL_VALUE, value.as_bytes());
 }
 
 /// An `Exemplar` with `trace_id` and `span_id` labels as field `field`.
-fn put_exemplar(out: &mut Vec<u8>, field: u32, e: &Exemplar, ex: &mut Vec<u8>, pair: &mut Vec<u8>) {
-    ex.clear();
+fn put_exemplar(out: &mut Vec<u8>, field: u32, e: &Exemplar) {
+    let mark = begin(out, field);
     let trace = e.trace.trace_id_hex();
     let span = e.trace.span_id_hex();
     put_label(
-        ex,
+        out,
         EXEMPLAR_LABEL,
         "trace_id",
         std::str::from_utf8(&trace).unwrap_or(""),
-        pair,
     );
     put_label(
-        ex,
+        out,
         EXEMPLAR_LABEL,
         "span_id",
         std::str::from_utf8(&span).unwrap_or(""),
-        pair,
     );
-    put_double(ex, EXEMPLAR_VALUE, e.value);
-    pair.clear();
-    put_uint(pair, SECONDS, e.timestamp_ms / 1000);
-    put_uint(pair, NANOS, e.timestamp_ms % 1000 * 1_000_000);
-    put_bytes(ex, EXEMPLAR_TIMESTAMP, pair);
-    put_bytes(out, field, ex);
+    put_double(out, EXEMPLAR_VALUE, e.value);
+    let at = begin(out, EXEMPLAR_TIMESTAMP);
+    put_uint(out, SECONDS, e.timestamp_ms / 1000);
+    put_uint(out, NANOS, e.timestamp_ms % 1000 * 1_000_000);
+    end(out, at);
+    end(out, mark);
 }
 
 struct Writer<'e> {
     out: &'e mut Vec<u8>,
-    s: &'e mut Scratch,
+    deltas: &'e mut Vec<u8>,
     kind: MetricType,
-    /// A family message is being built in `s.family`.
-    open: bool,
+    /// Where the open family's length goes, while one is open.
+    family: Option<usize>,
 }
 
 impl Writer<'_> {
-    /// Appends the family built so far to the output, length first.
+    /// Writes the open family's length before it.
     fn finish_family(&mut self) {
-        if self.open {
-            put_varint(self.out, self.s.family.len() as u64);
-            self.out.extend_from_slice(&self.s.family);
-            self.open = false;
+        if let Some(mark) = self.family.take() {
+            end(self.out, mark);
         }
     }
 
-    /// Starts a `Metric` in `s.metric` with its labels.
-    fn start_metric(&mut self, labels: &Labels<'_>) {
-        let Scratch { metric, pair, .. } = &mut *self.s;
-        metric.clear();
+    /// Starts a `Metric` with its labels; returns its mark for [`end`].
+    fn start_metric(&mut self, labels: &Labels<'_>) -> usize {
+        let mark = begin(self.out, FAMILY_METRIC);
         for (name, value) in labels.iter() {
-            put_label(metric, METRIC_LABEL, name, value, pair);
+            put_label(self.out, METRIC_LABEL, name, value);
         }
-    }
-
-    /// Appends the metric in `s.metric` to the family.
-    fn finish_metric(&mut self) {
-        let Scratch { family, metric, .. } = &mut *self.s;
-        put_bytes(family, FAMILY_METRIC, metric);
+        mark
     }
 
     fn value(&mut self, labels: &Labels<'_>, value: Value, exemplar: Option<&Exemplar>) {
-        self.start_metric(labels);
-        let Scratch {
-            metric,
-            inner,
-            exemplar: ex,
-            pair,
-            ..
-        } = &mut *self.s;
-        inner.clear();
-        put_double(inner, VALUE, value.as_f64());
-        let field = if self.kind == MetricType::Counter {
+        let metric = self.start_metric(labels);
+        let out = &mut *self.out;
+        if self.kind == MetricType::Counter {
+            let inner = begin(out, METRIC_COUNTER);
+            put_double(out, VALUE, value.as_f64());
             if let Some(e) = exemplar {
-                put_exemplar(inner, COUNTER_EXEMPLAR, e, ex, pair);
+                put_exemplar(out, COUNTER_EXEMPLAR, e);
             }
-            METRIC_COUNTER
+            end(out, inner);
         } else {
-            METRIC_GAUGE
-        };
-        put_bytes(metric, field, inner);
-        self.finish_metric();
+            // A Gauge holds one double: its length is known.
+            put_key(out, METRIC_GAUGE, LEN);
+            put_varint(out, 9);
+            put_double(out, VALUE, value.as_f64());
+        }
+        end(out, metric);
     }
 }
 
@@ -298,17 +321,18 @@ impl<'r> Visitor<'r> for Writer<'_> {
     fn family(&mut self, desc: FamilyDesc<'r>) {
         self.finish_family();
         self.kind = desc.kind;
-        let family = &mut self.s.family;
-        family.clear();
-        put_bytes(family, FAMILY_NAME, desc.name.as_bytes());
-        put_bytes(family, FAMILY_HELP, desc.help.as_bytes());
+        // A family is the stream's top level: its length has no key.
+        let out = &mut *self.out;
+        out.push(0);
+        self.family = Some(out.len() - 1);
+        put_bytes(out, FAMILY_NAME, desc.name.as_bytes());
+        put_bytes(out, FAMILY_HELP, desc.help.as_bytes());
         let kind = match desc.kind {
             MetricType::Counter => 0,
             MetricType::Gauge => 1,
             MetricType::Histogram => 4,
         };
-        put_uint(family, FAMILY_TYPE, kind);
-        self.open = true;
+        put_uint(out, FAMILY_TYPE, kind);
     }
 
     fn values(&mut self, samples: &[(Labels<'_>, Value)]) {
@@ -327,46 +351,75 @@ impl<'r> Visitor<'r> for Writer<'_> {
     }
 
     fn histogram(&mut self, labels: Labels<'_>, reading: &HistogramReading<'_>) {
-        self.start_metric(&labels);
-        let Scratch {
-            metric,
-            inner,
-            bucket,
-            exemplar: ex,
-            pair,
-            deltas,
-            ..
-        } = &mut *self.s;
-        inner.clear();
-        put_uint(inner, HISTOGRAM_COUNT, reading.count());
-        put_double(inner, HISTOGRAM_SUM, reading.sum());
+        let metric = self.start_metric(&labels);
+        let out = &mut *self.out;
+        let inner = begin(out, METRIC_HISTOGRAM);
+        put_uint(out, HISTOGRAM_COUNT, reading.count());
+        put_double(out, HISTOGRAM_SUM, reading.sum());
         for (i, (&bound, &cumulative)) in reading
             .bounds()
             .iter()
             .zip(reading.cumulative())
             .enumerate()
         {
-            bucket.clear();
-            put_uint(bucket, BUCKET_COUNT, cumulative);
-            put_double(bucket, BUCKET_BOUND, bound);
+            let bucket = begin(out, HISTOGRAM_BUCKET);
+            put_uint(out, BUCKET_COUNT, cumulative);
+            put_double(out, BUCKET_BOUND, bound);
             if let Some(e) = reading.exemplar(i) {
-                put_exemplar(bucket, BUCKET_EXEMPLAR, &e, ex, pair);
+                put_exemplar(out, BUCKET_EXEMPLAR, &e);
             }
-            put_bytes(inner, HISTOGRAM_BUCKET, bucket);
+            end(out, bucket);
         }
         if let Some(native) = reading.native() {
-            put_uint(inner, HISTOGRAM_SCHEMA, zigzag(i64::from(native.schema())));
-            put_double(inner, HISTOGRAM_ZERO_THRESHOLD, native.zero_threshold());
-            put_uint(inner, HISTOGRAM_ZERO_COUNT, native.zero_count());
+            put_uint(out, HISTOGRAM_SCHEMA, zigzag(i64::from(native.schema())));
+            put_double(out, HISTOGRAM_ZERO_THRESHOLD, native.zero_threshold());
+            put_uint(out, HISTOGRAM_ZERO_COUNT, native.zero_count());
             let neg = (HISTOGRAM_NEGATIVE_SPAN, HISTOGRAM_NEGATIVE_DELTA);
             let pos = (HISTOGRAM_POSITIVE_SPAN, HISTOGRAM_POSITIVE_DELTA);
-            let any_neg = put_native_side(inner, neg, native.negative(), deltas, pair);
-            let any_pos = put_native_side(inner, pos, native.positive(), deltas, pair);
+            let any_neg = put_native_side(out, neg, native.negative(), self.deltas);
+            let any_pos = put_native_side(out, pos, native.positive(), self.deltas);
             if !any_neg && !any_pos {
-                put_span(inner, HISTOGRAM_POSITIVE_SPAN, 0, 0, pair);
+                put_span(out, HISTOGRAM_POSITIVE_SPAN, 0, 0);
             }
         }
-        put_bytes(metric, METRIC_HISTOGRAM, inner);
-        self.finish_metric();
+        end(out, inner);
+        end(out, metric);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_lengths_and_patched_lengths_match_put_varint() {
+        for n in [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            1 << 21,
+            1 << 35,
+            u64::MAX,
+        ] {
+            let mut v = Vec::new();
+            put_varint(&mut v, n);
+            assert_eq!(varint_len(n), v.len(), "{n}");
+        }
+        // A body of each size around the one- and two-byte boundaries gets
+        // the same bytes as writing its length first.
+        for body in [0usize, 1, 127, 128, 129, 16_383, 16_384] {
+            let payload: Vec<u8> = (0..body).map(|i| i as u8).collect();
+            let mut patched = vec![0xAA];
+            let mark = begin(&mut patched, 4);
+            patched.extend_from_slice(&payload);
+            end(&mut patched, mark);
+            let mut direct = vec![0xAA];
+            put_bytes(&mut direct, 4, &payload);
+            assert_eq!(patched, direct, "body of {body}");
+        }
     }
 }
