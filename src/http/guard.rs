@@ -66,7 +66,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::closing::Closing;
-use super::socket::for_each_connection;
+use super::socket::{self, for_each_connection};
 use crate::metrics::{Collected, Collector, Desc, MetricType};
 
 /// How often the guard looks at the connections.
@@ -279,6 +279,22 @@ pub(crate) fn start(
         .map(|_| ())
 }
 
+/// Connections of the listener on `port` whose unread bytes `counts`
+/// (given `TCP_INFO` in any state, and the unread byte count).
+#[cfg(target_os = "linux")]
+fn count_unread(port: u16, counts: impl Fn(&libc::tcp_info, u64) -> bool) -> usize {
+    let mut n = 0;
+    for_each_connection(port, |sock| {
+        if let Some(info) = sock.tcp_info_in_any_state() {
+            let unread = sock.unread() as u64;
+            if unread > 0 && counts(&info, unread) {
+                n += 1;
+            }
+        }
+    });
+    n
+}
+
 /// Established connections of the listener on `port` with a request that
 /// will be read but has not been yet: a restart waits until there are
 /// none, so closing them at `exec` resets no request. That is unread bytes
@@ -289,34 +305,17 @@ pub(crate) fn start(
 /// (see `framing`), and nothing will ever read them.
 #[cfg(target_os = "linux")]
 pub(crate) fn connections_with_unread_bytes(port: u16) -> usize {
-    let mut n = 0;
-    for_each_connection(port, |sock| {
-        let Some(info) = sock.tcp_info() else {
-            return;
-        };
-        let unread = sock.unread() as u64;
-        if unread > 0 && (info.tcpi_data_segs_out > 0 || unread == info.tcpi_bytes_received) {
-            n += 1;
-        }
-    });
-    n
+    count_unread(port, |info, unread| {
+        info.tcpi_state == socket::TCP_ESTABLISHED
+            && (info.tcpi_data_segs_out > 0 || unread == info.tcpi_bytes_received)
+    })
 }
 
 /// Connections of the listener on `port`, in any state, of which tiny_http
 /// has read nothing although bytes came: queued in its pool.
 #[cfg(target_os = "linux")]
 fn untouched_connections(port: u16) -> usize {
-    let mut n = 0;
-    for_each_connection(port, |sock| {
-        let Some(info) = sock.tcp_info_in_any_state() else {
-            return;
-        };
-        let unread = sock.unread() as u64;
-        if unread > 0 && unread == info.tcpi_bytes_received {
-            n += 1;
-        }
-    });
-    n
+    count_unread(port, |info, unread| unread == info.tcpi_bytes_received)
 }
 
 /// Without `TCP_INFO` nothing restarts (see [`start`]).

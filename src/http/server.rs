@@ -333,7 +333,8 @@ impl<S: Send + Sync + 'static> Server<S> {
         let addr = listener
             .local_addr()
             .map_err(|e| ServeError::Listen(settings.listen, e))?;
-        // An inherited socket may still be non-blocking from a restart.
+        // tiny_http's accept loop needs a blocking socket; one handed in may
+        // not be.
         listener
             .set_nonblocking(false)
             .map_err(|e| ServeError::Listen(addr, e))?;
@@ -464,9 +465,6 @@ impl<S: Send + Sync + 'static> Server<S> {
         }
         match self.shared.restart.lock().take() {
             Some((reason, listener)) if !self.shared.asked_to_stop.load(Ordering::Relaxed) => {
-                listener
-                    .set_nonblocking(false)
-                    .map_err(|e| ServeError::Listen(self.addr, e))?;
                 let began = *self.shared.stop_requested_at.lock();
                 Ok(Stopped::Restart {
                     reason,

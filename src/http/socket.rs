@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// `TCP_ESTABLISHED` from the kernel's tcp_states.h (not exported by libc).
 #[cfg(target_os = "linux")]
-const TCP_ESTABLISHED: u8 = 1;
+pub(crate) const TCP_ESTABLISHED: u8 = 1;
 
 /// A duplicate of a socket descriptor; closed on drop.
 pub(crate) struct ConnSocket {
