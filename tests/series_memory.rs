@@ -44,49 +44,149 @@ static TALLY: Tally = Tally;
 
 const SERIES: usize = 10_000;
 
-/// Bytes per series of a family of `SERIES` series, each touched once by
-/// `touch` from this thread, beyond the empty family.
-fn per_series<M: tinymon::metrics::Metric>(family: Family<M, 1>, touch: impl Fn(&M)) -> f64 {
-    let family = family.with_series_cap(SERIES).unwrap();
+/// What a family of `SERIES` series costs, each series made and then
+/// touched once by `touch` from this thread: bytes per series beyond the
+/// empty family, and bytes of the whole family.
+fn cost<M: tinymon::metrics::Metric>(make: impl Fn() -> Family<M, 1>, touch: impl Fn(&M)) -> Cost {
     let ids: Vec<String> = (0..SERIES).map(|i| format!("id-{i:05}")).collect();
-    let before = LIVE.load(Relaxed);
+    let start = LIVE.load(Relaxed);
+    let family = make().with_series_cap(SERIES).unwrap();
+    let empty = LIVE.load(Relaxed);
     for id in &ids {
         touch(family.get_or_create(&[id]));
     }
-    let after = LIVE.load(Relaxed);
+    let full = LIVE.load(Relaxed);
     drop(family);
-    (after - before) as f64 / SERIES as f64
+    assert_eq!(LIVE.load(Relaxed), start, "the family freed all it held");
+    Cost {
+        per_series: (full - empty) as f64 / SERIES as f64,
+        empty_family: (empty - start) as f64,
+        family: (full - start) as f64,
+    }
+}
+
+#[derive(Debug)]
+struct Cost {
+    per_series: f64,
+    empty_family: f64,
+    family: f64,
+}
+
+/// `n` values in `n` neighbouring schema-3 buckets from 10 ms up, each in
+/// the middle of its bucket (one bucket is a factor of 2^(1/8)).
+fn spread(n: u32) -> Vec<f64> {
+    (0..n)
+        .map(|i| 0.01 * ((f64::from(i) + 0.5) / 8.0).exp2())
+        .collect()
+}
+
+/// One value in every bucket of `NativeBuckets::seconds()`'s fine window
+/// above the zero bucket: keys -159..=39 at schema 3.
+fn full_window() -> Vec<f64> {
+    (-159..=39)
+        .map(|k| ((f64::from(k) - 0.5) / 8.0).exp2())
+        .collect()
 }
 
 #[test]
 fn bytes_per_series_at_ten_thousand() {
-    let counters = Family::<Counter, 1>::new("c_total", "c", ["id"]).unwrap();
-    let counter = per_series(counters, |c| c.inc());
-    // Each histogram series is observed once and scraped once, so its kept
-    // readings exist too.
-    let histograms = |name: &str, buckets: Buckets| {
-        let family = Family::<Histogram, 1>::with_config(name, "h", ["id"], buckets).unwrap();
-        per_series(family, |h| {
-            h.observe(0.1);
-            h.snapshot();
-        })
+    let counter = cost(
+        || Family::<Counter, 1>::new("c_total", "c", ["id"]).unwrap(),
+        |c| c.inc(),
+    );
+    let family = |buckets: Buckets| {
+        move || {
+            Family::<Histogram, 1>::with_config("h_seconds", "h", ["id"], buckets.clone()).unwrap()
+        }
     };
-    let histogram = histograms("h_seconds", Buckets::default());
-    let native = histograms(
-        "n_seconds",
-        Buckets::default().with_native(NativeBuckets::seconds()),
-    );
-    eprintln!(
-        "bytes per series at {SERIES} series, one thread: counter {counter:.0}, \
-         classic histogram {histogram:.0}, native histogram {native:.0}"
-    );
+    let classic = family(Buckets::default());
+    let native = family(Buckets::default().with_native(NativeBuckets::seconds()));
+    // Each histogram series below is scraped once after its observations,
+    // so what a scrape keeps exists too.
+    let observe = |values: Vec<f64>| {
+        move |h: &Histogram| {
+            for &v in &values {
+                h.observe(v);
+            }
+            h.snapshot();
+        }
+    };
+    let classic_empty = cost(&classic, observe(vec![]));
+    let classic_once = cost(&classic, observe(vec![0.1]));
+    let native_empty = cost(&native, observe(vec![]));
+    let native_once = cost(&native, observe(vec![0.1]));
+    let native_20 = cost(&native, observe(spread(20)));
+    let native_full = cost(&native, observe(full_window()));
+
+    // The figures are only worth printing if they are what they say.
+    let h = Histogram::new(Buckets::default().with_native(NativeBuckets::seconds()));
+    observe(spread(20))(&h);
+    assert_eq!(h.snapshot().native.unwrap().positive.len(), 20);
+    let h = Histogram::new(Buckets::default().with_native(NativeBuckets::seconds()));
+    observe(full_window())(&h);
+    let s = h.snapshot().native.unwrap();
+    assert_eq!((s.schema, s.positive.len()), (3, 199));
+
+    eprintln!("bytes per series at {SERIES} series, one thread observing, scraped once:");
+    for (what, c) in [
+        ("counter", &counter),
+        ("classic histogram, nothing observed", &classic_empty),
+        ("classic histogram, one observation", &classic_once),
+        ("native histogram, nothing observed", &native_empty),
+        ("native histogram, one observation", &native_once),
+        ("native histogram, 20 buckets", &native_20),
+        ("native histogram, full window (199 buckets)", &native_full),
+    ] {
+        eprintln!(
+            "  {what}: {:.0} per series; empty family {:.0}, family of {SERIES} {:.1} MB",
+            c.per_series,
+            c.empty_family,
+            c.family / 1e6
+        );
+    }
+
     // A series holds its label set and its metric; budgets with room for
     // label text, not for accidental growth.
-    assert!(counter <= 160.0, "counter series {counter} bytes");
-    // Observed by one thread and scraped: the shared pair of 256 bytes, one
-    // shard of 256 and the kept readings of both (104 each), alignment,
-    // totals and the series itself.
-    assert!(histogram <= 1_500.0, "histogram series {histogram} bytes");
-    // The same with 548-word sets: about 18 KB shared, 13 KB a shard.
-    assert!(native <= 33_000.0, "native histogram series {native} bytes");
+    assert!(counter.per_series <= 160.0, "counter: {counter:?}");
+    // Observed by one thread and scraped: that thread's shard (256 bytes
+    // and the alignment slack), the kept reading and the totals handed out.
+    assert!(
+        classic_once.per_series <= 1_100.0,
+        "classic: {classic_once:?}"
+    );
+    // Native buckets cost nothing until something is observed, and a
+    // native family costs nothing more than a classic one until a series
+    // overflows (the overflow series is made on first use).
+    assert!(
+        native_empty.per_series <= 1.1 * classic_empty.per_series,
+        "native {native_empty:?} against classic {classic_empty:?}"
+    );
+    assert!(
+        native_empty.empty_family <= classic_empty.empty_family + 64.0,
+        "empty native family {native_empty:?} against classic {classic_empty:?}"
+    );
+    // The pages that 20 neighbouring buckets touch, and no more.
+    assert!(native_20.per_series <= 2_500.0, "20 buckets: {native_20:?}");
+    assert!(native_20.family <= 30e6, "20 buckets: {native_20:?}");
+}
+
+/// The overflow series of a family is made when the first label set past
+/// the cap arrives, not before: a family that never overflows does not pay
+/// for it, and one that does pays once.
+#[test]
+fn overflow_series_cost_nothing_until_used() {
+    let native = Buckets::default().with_native(NativeBuckets::seconds());
+    let f = Family::<Histogram, 1>::with_config("o_seconds", "o", ["id"], native)
+        .unwrap()
+        .with_series_cap(1)
+        .unwrap();
+    f.get_or_create(&["a"]).observe(0.1);
+    let before = LIVE.load(Relaxed);
+    f.get_or_create(&["b"]).observe(0.1);
+    let first = LIVE.load(Relaxed) - before;
+    f.get_or_create(&["c"]).observe(0.1);
+    let second = LIVE.load(Relaxed) - before - first;
+    assert!(first > 0, "the overflow series was made on first use");
+    assert_eq!(second, 0, "and only once");
+    assert_eq!(f.overflowed(), 2);
 }

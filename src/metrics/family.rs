@@ -15,13 +15,14 @@
 //!
 //! `reserved` counts series created or being created; a new label set first
 //! reserves a place with a compare-and-swap that refuses past the cap.
-//! Beyond the cap nothing is allocated: [`Family::get_or_create`] returns the
+//! Beyond the cap nothing more is allocated: [`Family::get_or_create`] returns the
 //! family's *overflow series*, whose every label value is
 //! [`OVERFLOW_LABEL_VALUE`], and the family's `overflowed` counter (exported
 //! as `tinymon_series_dropped_total{family="..."}`) goes up. So callers never
 //! handle a missing series, nothing recorded is lost from the totals, and
 //! memory stays bounded whatever label values arrive. The overflow series is
-//! built with the family and written out only once something landed in it.
+//! built by the first label set past the cap (once: a family holds one) and
+//! written out only once something landed in it.
 //!
 //! # Label arity
 //!
@@ -34,6 +35,8 @@
 use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use once_cell::race::OnceBox;
 
 use super::labels::LabelSet;
 use super::zeroed::zeroed_slice;
@@ -89,8 +92,10 @@ pub struct Family<M: Metric, const N: usize> {
     published: AtomicUsize,
     /// Lookups of new label sets past the cap, recorded in `overflow`.
     overflowed: Counter,
-    /// Where label sets past the cap are recorded.
-    overflow: Series<M>,
+    /// Where label sets past the cap are recorded: made by the first of
+    /// them (see [`Family::overflow`]), so a family that never overflows
+    /// never holds it.
+    overflow: OnceBox<Series<M>>,
     /// The family owns its series (for Send/Sync and drop check).
     _owns: PhantomData<Box<Series<M>>>,
 }
@@ -101,7 +106,6 @@ struct Head {
     name: Box<str>,
     help: Box<str>,
     label_names: Box<[Box<str>]>,
-    overflow_labels: LabelSet,
 }
 
 impl Head {
@@ -119,11 +123,9 @@ impl Head {
         };
         super::error::check_definition(name, help, label_names, reserved)?;
         let label_names: Box<[Box<str>]> = label_names.iter().map(|&n| n.into()).collect();
-        let overflow_values = vec![OVERFLOW_LABEL_VALUE; label_names.len()];
         Ok(Head {
             name: name.into(),
             help: help.into(),
-            overflow_labels: LabelSet::new(&label_names, &overflow_values),
             label_names,
         })
     }
@@ -152,11 +154,6 @@ impl<M: Metric, const N: usize> Family<M, N> {
         config: M::Config,
     ) -> Result<Self, MetricError> {
         let head = Head::new(name, help, &label_names, M::TYPE)?;
-        let overflow = Series {
-            hash: 0,
-            labels: head.overflow_labels,
-            metric: M::with_config(&config),
-        };
         let mut family = Family {
             name: head.name,
             help: head.help,
@@ -168,7 +165,7 @@ impl<M: Metric, const N: usize> Family<M, N> {
             reserved: AtomicUsize::new(0),
             published: AtomicUsize::new(0),
             overflowed: Counter::new(),
-            overflow,
+            overflow: OnceBox::new(),
             _owns: PhantomData,
         };
         family.set_cap(if N == 0 { 1 } else { DEFAULT_SERIES_CAP });
@@ -207,9 +204,20 @@ impl<M: Metric, const N: usize> Family<M, N> {
         self.overflowed.get()
     }
 
-    /// The overflow series (every label value [`OVERFLOW_LABEL_VALUE`]).
+    /// The overflow series (every label value [`OVERFLOW_LABEL_VALUE`]),
+    /// made on the first call or the first label set past the cap. Threads
+    /// that race to make it keep the first one published (the others drop
+    /// theirs), so making it takes no lock; it is exported once a label
+    /// set has overflowed.
     pub fn overflow(&self) -> &M {
-        &self.overflow.metric
+        let series = self.overflow.get_or_init(|| {
+            Box::new(Series {
+                hash: 0,
+                labels: LabelSet::new(&self.label_names, &[OVERFLOW_LABEL_VALUE; N]),
+                metric: M::with_config(&self.config),
+            })
+        });
+        &series.metric
     }
 
     /// Number of series, not counting the overflow series.
@@ -282,7 +290,7 @@ impl<M: Metric, const N: usize> Family<M, N> {
             });
         if reserved.is_err() {
             self.overflowed.inc();
-            return &self.overflow.metric;
+            return self.overflow();
         }
         let fresh = Box::into_raw(Box::new(Series {
             hash,
@@ -380,7 +388,9 @@ impl<M: Metric, const N: usize> ReadFamily for Family<M, N> {
         // per batch; other metrics one series at a time.
         let mut batch = [(Labels::NONE, Value::Int(0)); BATCH];
         let mut len = 0;
-        let overflow = (self.overflowed.get() > 0).then_some(&self.overflow);
+        let overflow = (self.overflowed.get() > 0)
+            .then(|| self.overflow.get())
+            .flatten();
         for series in self.series().chain(overflow) {
             let labels = Labels::series(&self.label_names, &series.labels);
             match series.metric.value() {

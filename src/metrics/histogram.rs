@@ -16,7 +16,8 @@
 //!    observation as begun and reads which set is hot;
 //! 2. adds to the sum of that set;
 //! 3. for native histograms, adds one to its native bucket of that set
-//!    (Relaxed: step 4's Release publishes it);
+//!    (Relaxed: step 4's Release publishes it), in a page claimed on first
+//!    touch (see `native_pages.rs`);
 //! 4. adds one to its bucket of that set (Release). Each observation adds to
 //!    exactly one bucket, so the buckets of a set add up to the observations
 //!    finished on it; client_golang keeps a separate "completed" counter for
@@ -24,29 +25,30 @@
 //!
 //! A scrape (scrapes of one histogram are serialised by `scrape`; observers
 //! never touch it):
-//! 1. flips the hot bit with `started.fetch_add(1 << 63)`, learning in the same
-//!    step `n`, the number of observations begun before the flip. From here on
-//!    new observations go to the other set;
-//! 2. the other set has not been written since the previous scrape made it
-//!    cold, and that scrape kept its reading (`Reading`). So the observations
-//!    begun before the flip that belong to the now-cold set number
-//!    `n - reading.count`; the scrape waits until the cold set's buckets add
-//!    up to that: every observation that chose it has finished, and none can
-//!    start on it again;
-//! 3. in one pass over the buckets it adds the cold set to the kept reading,
-//!    writing the cumulative totals into the kept `cumulative` slice (and
-//!    the native counts, the same way, into `native`): every
-//!    observation begun before the flip, exactly once, so buckets, sum and
-//!    count agree; and it keeps the cold set's values as the new reading,
-//!    because that set is the one the next scrape will find untouched;
-//! 4. it hands the totals to the caller as a [`HistogramReading`] while it
-//!    still holds `scrape`, so the slice cannot change under an encoder.
+//! 1. reads the cold set, which nothing has written since the previous
+//!    scrape made it cold and waited for its last writer: it is complete,
+//!    and its buckets add up to `c`, the observations that ever chose it;
+//! 2. flips the hot bit with `started.fetch_add(1 << 63)`, learning in the
+//!    same step `n`, the number of observations begun before the flip. From
+//!    here on new observations go to the set just read;
+//! 3. the observations begun before the flip on the now-cold set number
+//!    `n - c`; the scrape waits until that set's buckets add up to that:
+//!    every observation that chose it has finished, and none can start on
+//!    it again;
+//! 4. reads it, and adds the two readings into the `cumulative` slice and
+//!    the native totals it holds: every observation begun before the flip,
+//!    exactly once, so buckets, sum and count agree;
+//! 5. hands the totals to the caller as a [`HistogramReading`] while it
+//!    still holds `scrape`, so they cannot change under an encoder.
 //!
 //! client_golang instead moves the cold counts into the hot set and zeroes
 //! them on every scrape, which costs an atomic read-modify-write per bucket;
 //! here a scrape does plain loads and one flip. The sets are never reset, so
 //! their counts only grow. The scrape's wait is short: it lasts as long as the
-//! slowest observation in flight, a few atomic adds.
+//! slowest observation in flight, a few atomic adds. (An earlier version
+//! kept a copy of the cold set's values from one scrape to the next instead
+//! of reading that set again in step 1; reading it costs the same loads and
+//! keeps no copy, which for native buckets was most of a series' memory.)
 //!
 //! # Shards: one writer, one locked instruction
 //!
@@ -73,9 +75,12 @@
 //! them up; each pair's reading is complete, so the total is too.
 //!
 //! A shard is allocated the first time its slot's thread observes the
-//! series, so a series costs memory only for the threads that use it: one
-//! pair of 256 bytes a shard with the default buckets, about 9 KB with
-//! [`NativeBuckets::seconds`], plus a kept reading of half that.
+//! series, and the shared pair the first time a thread without a slot
+//! does, so a series costs memory only for the threads that use it: a
+//! pair is 256 bytes with the default buckets (512 with the page table of
+//! [`NativeBuckets::seconds`]), and a native pair adds 256 bytes for each
+//! page of 16 buckets its observations touched (`tests/series_memory.rs`
+//! has the totals).
 
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -85,8 +90,9 @@ use parking_lot::Mutex;
 use super::atomic_f64::add_to_bits;
 use super::exemplar::{ExemplarSlot, TraceContext};
 use super::native::{NativeBuckets, NativeReading, NativeSnapshot};
+use super::native_pages::{pages_for, table_words, PageTable, PagedCounts, PAGE};
 use super::thread_slot;
-use super::zeroed::{free_lines, lines, zeroed_lines, zeroed_slice, LINE_ALIGN};
+use super::zeroed::{free_lines, lines, lines_as, zeroed_lines, zeroed_slice, LINE_ALIGN};
 use super::{HistogramReading, Labels, Metric, MetricError, MetricType, Visitor};
 
 /// The default bucket upper bounds, in seconds (client_golang's defaults).
@@ -148,11 +154,12 @@ impl Buckets {
 
     /// Histograms over these buckets also keep native buckets, which the
     /// protobuf format writes beside the classic ones; text formats carry
-    /// the classic buckets only. Each series then keeps 32 bytes a native
-    /// bucket slot (the shared pair's two sets, its kept reading and the
-    /// totals handed out; see [`NativeBuckets`]), and 24 more for each
-    /// thread that observes it from a shard of its own (two sets and a
-    /// kept reading).
+    /// the classic buckets only. Native counts live in pages of 16
+    /// neighbouring buckets, allocated when an observation first lands in
+    /// one: each thread that observes a series from a shard of its own (and
+    /// the shared pair, for threads without one) holds 256 bytes a page it
+    /// touched and a table of page pointers (8 bytes a page of the window),
+    /// and the series' scrape totals 128 bytes a page.
     ///
     /// ```
     /// use tinymon::metrics::{Buckets, Histogram, NativeBuckets};
@@ -186,7 +193,8 @@ impl Default for Buckets {
 
 /// Words before a pair's two sets: `started` (top bit: which set is hot;
 /// lower 63 bits, in the shared pair only: observations begun) and `seq`
-/// (in a shard: odd while its owner is observing).
+/// (in a shard: odd while its owner is observing). After the two sets, a
+/// native histogram's pair holds its page table.
 const STARTED: usize = 0;
 const SEQ: usize = 1;
 const HEAD: usize = 2;
@@ -245,20 +253,25 @@ pub struct Histogram {
     buckets: Buckets,
     /// Classic buckets, `+Inf` included.
     len: usize,
-    /// Words of one set: `len` bucket counts (not cumulative), the sum's
-    /// bits, then the native counts.
+    /// Words of one set: `len` bucket counts (not cumulative), then the
+    /// sum's bits.
     set_words: usize,
-    /// Words of one pair (head and two sets), in whole 128-byte lines.
+    /// Native pages (of `PAGE` bucket counters each) in a pair's table;
+    /// 0 without native buckets.
+    pages: usize,
+    /// Words of one pair (head, two sets, page table), in whole 128-byte
+    /// lines.
     pair_words: usize,
     /// Blocks of `pair_words` words from `zeroed_lines`: one per thread
     /// slot, null until the slot's owner first observes, then its shard;
-    /// and last the shared pair, made with the histogram.
+    /// and last the shared pair, null until a thread without a slot
+    /// observes.
     pairs: Box<[AtomicPtr<AtomicU64>]>,
     /// One per bucket when the buckets keep exemplars, else empty.
     exemplars: Box<[ExemplarSlot]>,
     /// Serialises scrapes of this histogram (two concurrent flips would break
-    /// the waits) and keeps, per pair, the reading of the set that is hot
-    /// now, taken when it was last cold. Observers never take it.
+    /// the waits) and holds the totals the scrape hands out. Observers
+    /// never take it.
     scrape: Mutex<Reading>,
 }
 
@@ -272,31 +285,29 @@ impl std::fmt::Debug for Histogram {
 
 impl Drop for Histogram {
     fn drop(&mut self) {
-        for pair in self.pairs.iter_mut() {
-            if let Some(block) = std::ptr::NonNull::new(*pair.get_mut()) {
+        for i in 0..self.pairs.len() {
+            if let Some(block) = std::ptr::NonNull::new(*self.pairs[i].get_mut()) {
+                // SAFETY: with `&mut self` no observer or scrape can still
+                // use the pair or its pages, and neither is used after this.
+                unsafe { self.table(block).free() };
                 // SAFETY: a non-null pair came from
-                // `zeroed_lines(self.pair_words)`, and with `&mut self` no
-                // observer or scrape can still use it.
+                // `zeroed_lines(self.pair_words)`, unused from here on.
                 unsafe { free_lines(block, self.pair_words) };
             }
         }
     }
 }
 
-/// What scrapes keep between them, and the totals the last one handed out.
+/// The totals a scrape hands out: filled by each scrape before its
+/// visitor runs, so a reading is plain memory however often an encoder
+/// walks it.
 #[derive(Debug)]
 struct Reading {
-    /// Per pair, `set_words` values laid out as a set: those of its hot
-    /// set at the last scrape that found it cold (empty until a shard
-    /// exists).
-    kept: Box<[Box<[u64]>]>,
-    /// Observations in the shared pair's kept set.
-    shared_count: u64,
-    /// Filled by each scrape before its visitor runs, so a reading is a
-    /// plain slice however often an encoder walks it (8 bytes a bucket).
+    /// Cumulative counts, 8 bytes a bucket.
     cumulative: Box<[u64]>,
-    /// Native totals handed out (absolute per bucket, not cumulative).
-    native_totals: Box<[u64]>,
+    /// Native totals (absolute per bucket, not cumulative), for the pages
+    /// some pair has claimed.
+    native: PagedCounts,
 }
 
 impl Histogram {
@@ -304,28 +315,25 @@ impl Histogram {
     pub fn new(buckets: Buckets) -> Self {
         let len = buckets.bounds.len() + 1;
         let slots = buckets.native.as_ref().map_or(0, |n| n.layout().slots());
-        let set_words = len + 1 + slots;
-        let pair_words = (HEAD + 2 * set_words).next_multiple_of(LINE_WORDS);
+        let pages = pages_for(slots);
+        let set_words = len + 1;
+        let pair_words = (HEAD + 2 * set_words + table_words(pages)).next_multiple_of(LINE_WORDS);
         let exemplars = if buckets.exemplars {
             (0..len).map(|_| ExemplarSlot::default()).collect()
         } else {
             Box::new([]) as Box<[ExemplarSlot]>
         };
-        let mut pairs: Box<[AtomicPtr<AtomicU64>]> = zeroed_slice(thread_slot::slots() + 1);
-        pairs[pairs.len() - 1] = AtomicPtr::new(zeroed_lines(pair_words).as_ptr());
-        let kept = vec![Box::default(); pairs.len()].into();
         Histogram {
             buckets,
             len,
             set_words,
+            pages,
             pair_words,
-            pairs,
+            pairs: zeroed_slice(thread_slot::slots() + 1),
             exemplars,
             scrape: Mutex::new(Reading {
-                kept,
-                shared_count: 0,
                 cumulative: vec![0; len].into(),
-                native_totals: vec![0; slots].into(),
+                native: PagedCounts::default(),
             }),
         }
     }
@@ -371,29 +379,48 @@ impl Histogram {
         }
     }
 
+    /// The head and two sets of a pair block.
+    #[inline]
+    fn sets(&self, block: std::ptr::NonNull<AtomicU64>) -> &[AtomicU64] {
+        // SAFETY: every pair block comes from `zeroed_lines(self.pair_words)`
+        // and is freed only in `Drop`, after the last borrow of `self`.
+        unsafe { lines(block, HEAD + 2 * self.set_words) }
+    }
+
+    /// The page table after a pair block's sets.
+    #[inline]
+    fn table(&self, block: std::ptr::NonNull<AtomicU64>) -> PageTable<'_> {
+        // SAFETY: `pair_words` has room for `table_words(self.pages)` words
+        // after the head and sets; those words are only ever used as page
+        // pointers (zero is null); the block lives until `Drop`. Pages are
+        // claimed only through `PageTable` and freed only in `Drop`.
+        unsafe {
+            let entries = lines_as(block, HEAD + 2 * self.set_words, self.pages);
+            PageTable::new(entries)
+        }
+    }
+
     /// The shard of `slot`, made on the first call; only the slot's owner
     /// calls this.
     #[inline]
-    fn shard(&self, slot: usize) -> &[AtomicU64] {
+    fn shard(&self, slot: usize) -> std::ptr::NonNull<AtomicU64> {
         // Relaxed: only the slot's owner stores the pointer, and a new
         // owner synchronised with the old one when it claimed the slot.
-        let block = match std::ptr::NonNull::new(self.pairs[slot].load(Ordering::Relaxed)) {
+        match std::ptr::NonNull::new(self.pairs[slot].load(Ordering::Relaxed)) {
             Some(block) => block,
             None => self.new_shard(slot),
-        };
-        // SAFETY: from `zeroed_lines(self.pair_words)` in `new_shard`, freed
-        // only in `Drop`, after the last borrow of `self`.
-        unsafe { lines(block, self.pair_words) }
+        }
     }
 
-    /// The shared pair.
+    /// The shared pair, made on the first call.
     #[inline]
-    fn shared(&self) -> &[AtomicU64] {
-        // Relaxed: the pointer was stored before `self` was shared.
-        let block = self.pairs[self.pairs.len() - 1].load(Ordering::Relaxed);
-        // SAFETY: made by `zeroed_lines(self.pair_words)` in `new`, never
-        // null, freed only in `Drop`.
-        unsafe { lines(std::ptr::NonNull::new_unchecked(block), self.pair_words) }
+    fn shared(&self) -> std::ptr::NonNull<AtomicU64> {
+        // Acquire: another thread may have made it; pairs with the
+        // compare-exchange in `new_shared`, so its zeroes are seen.
+        match std::ptr::NonNull::new(self.pairs[self.pairs.len() - 1].load(Ordering::Acquire)) {
+            Some(block) => block,
+            None => self.new_shared(),
+        }
     }
 
     /// Allocates `slot`'s shard: once per thread slot and series, the
@@ -408,9 +435,42 @@ impl Histogram {
         block
     }
 
+    /// Allocates the shared pair, the first time a thread without a slot
+    /// observes; threads that race here keep the first one published.
+    #[cold]
+    #[inline(never)]
+    fn new_shared(&self) -> std::ptr::NonNull<AtomicU64> {
+        let block = zeroed_lines(self.pair_words);
+        // AcqRel on success: Release publishes the zeroes (to observers'
+        // and scrapes' Acquire loads). Acquire on failure: the winner's
+        // zeroes are seen before this thread adds to them.
+        match self.pairs[self.pairs.len() - 1].compare_exchange(
+            std::ptr::null_mut(),
+            block.as_ptr(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => block,
+            Err(winner) => {
+                // SAFETY: `block` came from `zeroed_lines(self.pair_words)`
+                // above and was never shared.
+                unsafe { free_lines(block, self.pair_words) };
+                // SAFETY: the exchange failed, so `winner` is not null.
+                unsafe { std::ptr::NonNull::new_unchecked(winner) }
+            }
+        }
+    }
+
     /// Observes into this thread's own shard, which no other thread writes.
     #[inline]
-    fn observe_owned(&self, pair: &[AtomicU64], index: usize, native: Option<usize>, v: f64) {
+    fn observe_owned(
+        &self,
+        block: std::ptr::NonNull<AtomicU64>,
+        index: usize,
+        native: Option<usize>,
+        v: f64,
+    ) {
+        let pair = self.sets(block);
         let seq = &pair[SEQ];
         // Relaxed: only this thread writes `seq` (a new owner of the slot
         // synchronised with the old one when it claimed the slot).
@@ -432,7 +492,9 @@ impl Histogram {
             Ordering::Relaxed,
         );
         if let Some(slot) = native {
-            bump(&set[self.len + 1 + slot]);
+            // Single writer here too: only this thread claims pages in its
+            // shard's table.
+            bump(&self.table(block).owned(slot / PAGE)[hot * PAGE + slot % PAGE]);
         }
         // Release: a scrape that reads this value sees every add above.
         seq.store(s + 2, Ordering::Release);
@@ -440,16 +502,25 @@ impl Histogram {
 
     /// Observes into the shared pair, which any thread may write.
     #[inline]
-    fn observe_shared(&self, pair: &[AtomicU64], index: usize, native: Option<usize>, v: f64) {
+    fn observe_shared(
+        &self,
+        block: std::ptr::NonNull<AtomicU64>,
+        index: usize,
+        native: Option<usize>,
+        v: f64,
+    ) {
+        let pair = self.sets(block);
         // Relaxed: choosing the set needs only the atomicity of this RMW; the
         // scrape learns about the writes below through the buckets.
-        let started = pair[STARTED].fetch_add(1, Ordering::Relaxed);
-        let set = &pair[HEAD + (started >> 63) as usize * self.set_words..][..self.set_words];
+        let hot = (pair[STARTED].fetch_add(1, Ordering::Relaxed) >> 63) as usize;
+        let set = &pair[HEAD + hot * self.set_words..][..self.set_words];
         // Relaxed: published by the bucket's Release below.
         add_to_bits(&set[self.len], v);
         if let Some(slot) = native {
-            // Relaxed: published by the bucket's Release below, like the sum.
-            set[self.len + 1 + slot].fetch_add(1, Ordering::Relaxed);
+            // Relaxed: published by the bucket's Release below, like the
+            // sum (and so is the page's claim, if this add made it).
+            let page = self.table(block).shared(slot / PAGE);
+            page[hot * PAGE + slot % PAGE].fetch_add(1, Ordering::Relaxed);
         }
         set[index].fetch_add(1, Ordering::Release);
     }
@@ -464,116 +535,105 @@ impl Histogram {
     /// observers never do.
     pub fn read<R>(&self, f: impl FnOnce(&HistogramReading<'_>) -> R) -> R {
         let mut reading = self.scrape.lock();
-        let Reading {
-            kept,
-            shared_count,
-            cumulative,
-            native_totals,
-        } = &mut *reading;
+        let Reading { cumulative, native } = &mut *reading;
         cumulative.fill(0);
-        native_totals.fill(0);
-        let mut totals = Totals {
-            sum: 0.0,
-            cumulative,
-            native: native_totals,
-        };
+        native.clear();
+        let mut sum = 0.0;
         let shared = self.pairs.len() - 1;
-        for (i, (pair, kept)) in self.pairs.iter().zip(kept.iter_mut()).enumerate() {
-            // Acquire: pairs with `new_shard`'s Release.
-            let Some(block) = std::ptr::NonNull::new(pair.load(Ordering::Acquire)) else {
-                continue;
-            };
-            if kept.is_empty() {
-                *kept = vec![0; self.set_words].into();
+        for (i, pair) in self.pairs.iter().enumerate() {
+            // Acquire: pairs with `new_shard`'s Release and `new_shared`'s
+            // compare-exchange, so the pair's zeroes are seen.
+            if let Some(block) = std::ptr::NonNull::new(pair.load(Ordering::Acquire)) {
+                self.gather(block, i == shared, cumulative, native, &mut sum);
             }
-            // SAFETY: from `zeroed_lines(self.pair_words)`, freed only in
-            // `Drop`.
-            let pair = unsafe { lines(block, self.pair_words) };
-            let count = (i == shared).then_some(&mut *shared_count);
-            self.gather(pair, kept, count, &mut totals);
         }
         let mut total = 0;
-        for c in totals.cumulative.iter_mut() {
+        for c in cumulative.iter_mut() {
             total += *c;
             *c = total;
         }
         f(&HistogramReading {
             bounds: &self.buckets.bounds,
-            cumulative: totals.cumulative,
-            sum: totals.sum,
+            cumulative,
+            sum,
             count: total,
             exemplars: &self.exemplars,
-            native: (self.buckets.native.as_ref())
-                .map(|n| NativeReading::new(n.layout(), totals.native)),
+            native: (self.buckets.native.as_ref()).map(|n| NativeReading::new(n.layout(), native)),
         })
     }
 
-    /// Steps 1 to 3 of a scrape for one pair: flips it, waits until its
-    /// cold set is complete, and adds it and `kept` (the hot set's last
-    /// reading) to `totals`, keeping the cold set's values in `kept`.
-    /// `shared_count` is `Some` for the shared pair, whose writers are
-    /// counted by `started`; a shard has one writer, followed by `seq`.
+    /// Steps 1 to 4 of a scrape for one pair: reads its cold set, flips
+    /// it, waits until the newly cold set is complete and reads that too,
+    /// adding both to the totals. `shared` is set for the shared pair,
+    /// whose writers are counted by `started`; a shard has one writer,
+    /// followed by `seq`.
     #[inline]
     fn gather(
         &self,
-        pair: &[AtomicU64],
-        kept: &mut [u64],
-        shared_count: Option<&mut u64>,
-        totals: &mut Totals<'_>,
+        block: std::ptr::NonNull<AtomicU64>,
+        shared: bool,
+        per_bucket: &mut [u64],
+        native: &mut PagedCounts,
+        sum: &mut f64,
     ) {
+        let (pair, table) = (self.sets(block), self.table(block));
+        let set = |i: usize| &pair[HEAD + i * self.set_words..][..self.set_words];
+        // Relaxed: only scrapes flip the bit, and this one holds `scrape`.
+        let hot = (pair[STARTED].load(Ordering::Relaxed) >> 63) as usize;
+        // Relaxed: the previous scrape waited for every write to the cold
+        // set (and `scrape` orders that scrape before this one); a pair
+        // made since is zeroed, seen through the Acquire load of its
+        // pointer. Nothing writes the cold set now.
+        let on_cold = self.add_set(set(1 - hot), per_bucket, sum);
+        native.add(table, 1 - hot);
         // SeqCst: for a shard, the other half of the handshake in
         // `observe_owned` (with the SeqCst load of `seq` below); for the
         // shared pair, Acquire would do.
         let before = pair[STARTED].fetch_add(HOT_BIT, Ordering::SeqCst);
-        let cold = &pair[HEAD + (before >> 63) as usize * self.set_words..][..self.set_words];
-        if let Some(shared_count) = shared_count {
-            // The hot set was not written since the last scrape read it, so
-            // this many observations chose the now-cold one; wait until its
-            // buckets (Acquire, pairing with each observer's Release) add up
-            // to them.
-            let on_cold = (before & COUNT_MASK) - *shared_count;
-            let buckets = &cold[..self.len];
+        debug_assert_eq!((before >> 63) as usize, hot);
+        let now_cold = set(hot);
+        if shared {
+            // Every observation begun before the flip chose one of the
+            // sets, so this many chose the now-cold one; wait until its
+            // buckets (Acquire, pairing with each observer's Release) add
+            // up to them.
+            let on_now_cold = (before & COUNT_MASK) - on_cold;
+            let buckets = &now_cold[..self.len];
             wait_until(|| {
                 buckets
                     .iter()
                     .map(|b| b.load(Ordering::Acquire))
                     .sum::<u64>()
-                    == on_cold
+                    == on_now_cold
             });
-            *shared_count = on_cold;
         } else {
             let seq = &pair[SEQ];
             let s = seq.load(Ordering::SeqCst);
             if s & 1 == 1 {
-                // The owner is observing, perhaps into the cold set.
+                // The owner is observing, perhaps into the now-cold set.
                 // Acquire: pairs with its Release of the next value.
                 wait_until(|| seq.load(Ordering::Acquire) != s);
             }
         }
         // Relaxed: the waits above ordered these loads after every write
-        // to the cold set, and nothing writes it now. The cold set is the
-        // one the next scrape will find untouched, so its values are kept.
-        let (kept_buckets, kept_rest) = kept.split_at_mut(self.len);
-        for ((c, k), cum) in cold
-            .iter()
-            .zip(kept_buckets)
-            .zip(totals.cumulative.iter_mut())
-        {
+        // to the now-cold set, and nothing writes it any more.
+        self.add_set(now_cold, per_bucket, sum);
+        native.add(table, hot);
+    }
+
+    /// Adds a complete set's bucket counts and sum to the totals, and
+    /// returns its observations (its buckets added up).
+    #[inline]
+    fn add_set(&self, set: &[AtomicU64], per_bucket: &mut [u64], sum: &mut f64) -> u64 {
+        let mut count = 0;
+        for (c, total) in set[..self.len].iter().zip(per_bucket) {
+            // Relaxed: see the callers; the set is complete and unwritten.
             let n = c.load(Ordering::Relaxed);
-            *cum += n + *k;
-            *k = n;
+            *total += n;
+            count += n;
         }
-        let cold_sum = f64::from_bits(cold[self.len].load(Ordering::Relaxed));
-        totals.sum += cold_sum + f64::from_bits(kept_rest[0]);
-        kept_rest[0] = cold_sum.to_bits();
-        for ((c, k), total) in (cold[self.len + 1..].iter())
-            .zip(&mut kept_rest[1..])
-            .zip(totals.native.iter_mut())
-        {
-            let n = c.load(Ordering::Relaxed);
-            *total += n + *k;
-            *k = n;
-        }
+        *sum += f64::from_bits(set[self.len].load(Ordering::Relaxed));
+        count
     }
 
     /// A consistent reading, copied out (allocates; encoders use [`Histogram::read`]).
@@ -585,14 +645,6 @@ impl Histogram {
             native: r.native().map(NativeSnapshot::of),
         })
     }
-}
-
-/// What a scrape adds up over the pairs.
-struct Totals<'a> {
-    sum: f64,
-    /// Per bucket, not yet cumulative.
-    cumulative: &'a mut [u64],
-    native: &'a mut [u64],
 }
 
 impl Metric for Histogram {
@@ -787,8 +839,10 @@ mod tests {
                 .map(|&v| {
                     let (h, stop) = (&h, &stop);
                     s.spawn(move || {
+                        // At least a few observations each, however soon
+                        // the scrapes end, so the final check has buckets.
                         let mut n = 0u64;
-                        while !stop.load(Ordering::Relaxed) {
+                        while !stop.load(Ordering::Relaxed) || n < 100 {
                             h.observe(v);
                             n += 1;
                         }

@@ -22,6 +22,7 @@ mod gauge;
 mod histogram;
 mod labels;
 mod native;
+mod native_pages;
 mod read;
 mod registry;
 mod thread_slot;

@@ -36,6 +36,7 @@
 
 use std::sync::Arc;
 
+use super::native_pages::{Nonzero, PagedCounts};
 use super::MetricError;
 
 /// The lowest schema Prometheus knows: each bucket a factor of 2^16.
@@ -278,17 +279,27 @@ impl Layout {
 /// [`NativeReading::zero_count`].
 pub struct NativeReading<'a> {
     layout: &'a Layout,
-    totals: &'a [u64],
+    totals: &'a PagedCounts,
     /// Some observation went above the window: the reading is at −4.
     /// Found once here, not by every accessor an encoder calls.
     coarse: bool,
 }
 
+impl std::fmt::Debug for NativeReading<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeReading")
+            .field("schema", &self.schema())
+            .field("zero_count", &self.zero_count())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'a> NativeReading<'a> {
-    pub(super) fn new(layout: &'a Layout, totals: &'a [u64]) -> Self {
-        let pos = &totals[1 + layout.width..1 + layout.side()];
-        let neg = &totals[1 + layout.side() + layout.width..];
-        let coarse = pos.iter().chain(neg).any(|&n| n > 0);
+    pub(super) fn new(layout: &'a Layout, totals: &'a PagedCounts) -> Self {
+        let (pos, neg) = (1 + layout.width, 1 + layout.side() + layout.width);
+        let coarse = (totals.nonzero(pos, pos + layout.coarse_width).next())
+            .or(totals.nonzero(neg, neg + layout.coarse_width).next())
+            .is_some();
         NativeReading {
             layout,
             totals,
@@ -313,7 +324,7 @@ impl<'a> NativeReading<'a> {
 
     /// Observations in the zero bucket.
     pub fn zero_count(&self) -> u64 {
-        self.totals[0]
+        self.totals.get(0)
     }
 
     /// `(key, count)` of every non-empty positive bucket at [`Self::schema`],
@@ -330,14 +341,16 @@ impl<'a> NativeReading<'a> {
 
     fn side(&self, start: usize) -> NativeBucketIter<'_> {
         let l = self.layout;
-        let fine = &self.totals[start..start + l.width];
-        let coarse = &self.totals[start + l.width..start + l.side()];
+        let coarse = start + l.width;
         NativeBucketIter {
             layout: l,
-            fine,
-            coarse: if self.coarse { Some(coarse) } else { None },
-            next_fine: 0,
-            next_coarse: 0,
+            start,
+            fine: self.totals.nonzero(start, coarse).peekable(),
+            coarse: self.coarse.then(|| {
+                self.totals
+                    .nonzero(coarse, coarse + l.coarse_width)
+                    .peekable()
+            }),
         }
     }
 }
@@ -346,12 +359,18 @@ impl<'a> NativeReading<'a> {
 /// [`NativeReading::positive`].
 pub struct NativeBucketIter<'a> {
     layout: &'a Layout,
-    fine: &'a [u64],
+    /// The slot of the side's first fine bucket.
+    start: usize,
+    fine: std::iter::Peekable<Nonzero<'a>>,
     /// `Some` when the reading is written at schema −4: the fine counts are
     /// merged into these.
-    coarse: Option<&'a [u64]>,
-    next_fine: usize,
-    next_coarse: usize,
+    coarse: Option<std::iter::Peekable<Nonzero<'a>>>,
+}
+
+impl std::fmt::Debug for NativeBucketIter<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NativeBucketIter").finish_non_exhaustive()
+    }
 }
 
 impl Iterator for NativeBucketIter<'_> {
@@ -359,34 +378,38 @@ impl Iterator for NativeBucketIter<'_> {
 
     fn next(&mut self) -> Option<(i32, u64)> {
         let l = self.layout;
-        let Some(coarse) = self.coarse else {
-            while self.next_fine < self.fine.len() {
-                let i = self.next_fine;
-                self.next_fine += 1;
-                if self.fine[i] > 0 {
-                    return Some((l.first + i as i32, self.fine[i]));
-                }
-            }
-            return None;
+        let fine_key = |slot: usize| l.first + (slot - self.start) as i32;
+        let Some(coarse) = &mut self.coarse else {
+            return self.fine.next().map(|(slot, n)| (fine_key(slot), n));
         };
-        while self.next_coarse < coarse.len() {
-            let c = self.next_coarse;
-            self.next_coarse += 1;
-            let key = l.coarse_first + c as i32;
-            let mut n = coarse[c];
-            // Fine buckets are ascending, so those inside coarse bucket `key`
-            // come next in order.
-            while self.next_fine < self.fine.len()
-                && coarsen(l.first + self.next_fine as i32, l.schema) == key
-            {
-                n += self.fine[self.next_fine];
-                self.next_fine += 1;
+        // At schema −4: the fine buckets merge into the coarse ones that
+        // hold them. Both streams ascend, so the next key is the smaller
+        // of their heads, and every fine bucket inside it comes next.
+        let coarse_key = |slot: usize| l.coarse_first + (slot - self.start - l.width) as i32;
+        let from_fine = self
+            .fine
+            .peek()
+            .map(|&(s, _)| coarsen(fine_key(s), l.schema));
+        let from_coarse = coarse.peek().map(|&(s, _)| coarse_key(s));
+        let key = match (from_fine, from_coarse) {
+            (Some(a), Some(b)) => a.min(b),
+            (a, b) => a.or(b)?,
+        };
+        let mut n = 0;
+        while let Some(&(s, c)) = self.fine.peek() {
+            if coarsen(fine_key(s), l.schema) != key {
+                break;
             }
-            if n > 0 {
-                return Some((key, n));
+            n += c;
+            self.fine.next();
+        }
+        if let Some(&(s, c)) = coarse.peek() {
+            if coarse_key(s) == key {
+                n += c;
+                coarse.next();
             }
         }
-        None
+        Some((key, n))
     }
 }
 
@@ -575,12 +598,14 @@ mod tests {
         totals[l.slot(0.75).unwrap()] += 2; // key 0
         totals[l.slot(3.0).unwrap()] += 1; // key 2
         totals[l.slot(-3.0).unwrap()] += 5;
-        let r = NativeReading::new(&l, &totals);
+        let paged = PagedCounts::from_flat(&totals);
+        let r = NativeReading::new(&l, &paged);
         assert_eq!(r.schema(), 0);
         assert_eq!(r.positive().collect::<Vec<_>>(), vec![(0, 2), (2, 1)]);
         assert_eq!(r.negative().collect::<Vec<_>>(), vec![(2, 5)]);
         totals[l.slot(1e6).unwrap()] += 1; // key 20 -> coarse 2
-        let r = NativeReading::new(&l, &totals);
+        let paged = PagedCounts::from_flat(&totals);
+        let r = NativeReading::new(&l, &paged);
         assert_eq!(r.schema(), -4);
         // Fine keys 0 and 2 both lie in coarse bucket 0 ((2^-16, 1]) and 1.
         assert_eq!(

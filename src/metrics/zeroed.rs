@@ -22,6 +22,8 @@ unsafe impl ZeroValid for AtomicU64 {}
 // SAFETY: `AtomicPtr<T>` has the size and bit validity of `*mut T`
 // (documented), so all-zero bytes are the null pointer, a valid value.
 unsafe impl<T> ZeroValid for AtomicPtr<T> {}
+// SAFETY: an array's bytes are its elements' bytes, each valid when zero.
+unsafe impl<T: ZeroValid, const N: usize> ZeroValid for [T; N] {}
 
 /// `len` zero values, from zeroed memory.
 pub(crate) fn zeroed_slice<T: ZeroValid>(len: usize) -> Box<[T]> {
@@ -39,6 +41,23 @@ pub(crate) fn zeroed_slice<T: ZeroValid>(len: usize) -> Box<[T]> {
     // layout of `[T; len]`, which is what the Box frees it with; its bytes
     // are zero, a valid `T` (`ZeroValid`); nothing else points to it.
     unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, len)) }
+}
+
+/// One zero value on the heap, as a raw pointer the caller owns: give it
+/// back to [`free_box`].
+pub(crate) fn zeroed_box<T: ZeroValid>() -> ptr::NonNull<T> {
+    let one = zeroed_slice::<T>(1);
+    ptr::NonNull::from(Box::leak(one)).cast()
+}
+
+/// Frees a value from [`zeroed_box`].
+///
+/// # Safety
+/// `p` came from `zeroed_box::<T>()`, and nothing uses it any more.
+pub(crate) unsafe fn free_box<T: ZeroValid>(p: ptr::NonNull<T>) {
+    // SAFETY: the caller's contract: this is the one-element Box that
+    // `zeroed_box` leaked.
+    drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p.as_ptr(), 1)) });
 }
 
 /// Bytes of alignment for [`zeroed_lines`]: two cache lines, which x86
@@ -75,6 +94,31 @@ pub(crate) unsafe fn lines<'a>(block: ptr::NonNull<AtomicU64>, words: usize) -> 
     // by `zeroed_slice`), and `line_offset` is at most `SLACK`; the caller
     // keeps the block alive.
     unsafe { std::slice::from_raw_parts(block.as_ptr().add(line_offset(block.as_ptr())), words) }
+}
+
+/// `len` values of type `T` laid over the aligned words of a block from
+/// [`zeroed_lines`], from word `from` on: a block holds counts and, after
+/// them, a table of pointers, in one allocation.
+///
+/// # Safety
+/// `block` came from `zeroed_lines(words)`, `from` words and then `len`
+/// values of `T` fit in those `words`, those bytes are only ever used as
+/// `T` (they start zeroed, a valid `T`), and the block is not freed while
+/// the returned slice lives.
+#[inline]
+pub(crate) unsafe fn lines_as<'a, T: ZeroValid>(
+    block: ptr::NonNull<AtomicU64>,
+    from: usize,
+    len: usize,
+) -> &'a [T] {
+    debug_assert!(align_of::<T>() <= align_of::<AtomicU64>());
+    // SAFETY: as in `lines`, `line_offset + from` stays inside the block;
+    // word alignment is at least `T`'s; the caller's contract keeps the
+    // `len` values inside the block, used only as `T`, and alive.
+    unsafe {
+        let start = block.as_ptr().add(line_offset(block.as_ptr()) + from);
+        std::slice::from_raw_parts(start.cast::<T>(), len)
+    }
 }
 
 /// Frees a block from [`zeroed_lines`].
@@ -116,5 +160,21 @@ mod tests {
         words[39].store(1, Relaxed);
         // SAFETY: from `zeroed_lines(40)`; `words` is not used again.
         unsafe { free_lines(block, 40) };
+    }
+
+    #[test]
+    fn pointers_over_words_and_boxes_start_null_and_zero() {
+        let block = zeroed_lines(8);
+        // SAFETY: 4 words, then 4 pointers (at most 8 bytes each) in 8
+        // words; those words are used only as pointers; freed below.
+        let ptrs = unsafe { lines_as::<AtomicPtr<u8>>(block, 4, 4) };
+        assert!(ptrs.iter().all(|p| p.load(Relaxed).is_null()));
+        let b = zeroed_box::<[AtomicU64; 3]>();
+        // SAFETY: a live box from `zeroed_box`, freed below.
+        assert!(unsafe { b.as_ref() }.iter().all(|w| w.load(Relaxed) == 0));
+        // SAFETY: from `zeroed_box`; not used again.
+        unsafe { free_box(b) };
+        // SAFETY: from `zeroed_lines(8)`; `ptrs` is not used again.
+        unsafe { free_lines(block, 8) };
     }
 }
