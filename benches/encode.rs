@@ -4,7 +4,9 @@
 //! - service: 50 label sets each of a histogram with 4 labels (14 lines per
 //!   series with the default buckets), a counter with 3 labels and a gauge
 //!   with 4 labels: 800 sample lines;
-//! - counters_10k: one counter family with 10,000 series.
+//! - counters_10k: one counter family with 10,000 series;
+//! - native_10k: 10,000 histograms with classic buckets and 20 populated
+//!   native buckets each, in protobuf (tinymon and prometheus-client).
 //!
 //! Criterion's throughput is set to the number of sample lines, so its
 //! "elem/s" reads directly as samples per second (ns/sample = 1e9 / that).
@@ -168,6 +170,42 @@ fn bench_counters(crit: &mut Criterion) {
     group.finish();
 }
 
+/// 10,000 histograms with 20 populated native buckets each, in protobuf
+/// (the only format that carries native buckets), against
+/// prometheus-client's native-histogram encoder. Throughput is series.
+/// Their memory is measured in `tests/series_memory.rs`.
+fn bench_native(crit: &mut Criterion) {
+    let mut group = crit.benchmark_group("encode_native_10k");
+    group.throughput(Throughput::Elements(NATIVE_SERIES as u64));
+    let t = tinymon_native_10k();
+    let c = pc_native_10k();
+    let mut pb = ProtobufEncoder::new();
+    // Both write what the registries hold: every series with its 20
+    // native buckets, as prost reads them back.
+    let families = [pb.encode(&t).to_vec(), pc_protobuf_bytes(&c)];
+    for bytes in &families {
+        let decoded = tinymon_test_support::proto::decode_families(bytes).unwrap();
+        let series = &decoded[0].metric;
+        assert_eq!(series.len(), NATIVE_SERIES);
+        for m in series {
+            let h = m.histogram.as_ref().unwrap();
+            let native = tinymon_test_support::proto::Histogram::native_buckets(
+                &h.positive_span,
+                &h.positive_delta,
+            )
+            .unwrap();
+            assert_eq!((h.schema, native.len()), (Some(3), NATIVE_BUCKETS as usize));
+        }
+    }
+    group.bench_function("tinymon-protobuf", |b| b.iter(|| pb.encode(&t).len()));
+    group.bench_function("prometheus-client-protobuf", |b| b.iter(|| pc_protobuf(&c)));
+    group.finish();
+}
+
+fn pc_protobuf_bytes(c: &PcRegistry) -> Vec<u8> {
+    prometheus_client::encoding::prometheus_protobuf::encode_to_vec(c).unwrap()
+}
+
 /// prometheus-client's protobuf stream (it returns a fresh `Vec`).
 fn pc_protobuf(c: &PcRegistry) -> usize {
     prometheus_client::encoding::prometheus_protobuf::encode_to_vec(c)
@@ -175,5 +213,5 @@ fn pc_protobuf(c: &PcRegistry) -> usize {
         .len()
 }
 
-criterion_group!(benches, bench_service, bench_counters);
+criterion_group!(benches, bench_service, bench_counters, bench_native);
 criterion_main!(benches);

@@ -88,6 +88,35 @@ fn full_window() -> Vec<f64> {
         .collect()
 }
 
+/// Bytes per series of prometheus-client's family of `SERIES` histograms
+/// with classic default buckets and native ones at growth 1.1 (schema 3),
+/// zero threshold 2^-20 and at most 200 buckets, like
+/// `NativeBuckets::seconds()`, each series observing `values` once: the
+/// rival's figure for the README, asserted on nothing.
+fn prometheus_client_native(values: &[f64]) -> f64 {
+    use prometheus_client::metrics::family::Family as PcFamily;
+    use prometheus_client::metrics::histogram::{Histogram as PcHistogram, NativeHistogramConfig};
+    type PcLabels = Vec<(String, String)>;
+    fn make() -> PcHistogram {
+        let native = NativeHistogramConfig::new(1.1)
+            .zero_threshold(1.0 / f64::from(1u32 << 20))
+            .max_buckets(200);
+        PcHistogram::new_classic_and_native(tinymon::metrics::DEFAULT_BUCKETS, native)
+    }
+    let labels: Vec<PcLabels> = (0..SERIES)
+        .map(|i| vec![("id".to_string(), format!("id-{i:05}"))])
+        .collect();
+    let family = PcFamily::<PcLabels, PcHistogram, fn() -> PcHistogram>::new_with_constructor(make);
+    let before = LIVE.load(Relaxed);
+    for l in &labels {
+        let h = family.get_or_create(l);
+        values.iter().for_each(|&v| h.observe(v));
+    }
+    let after = LIVE.load(Relaxed);
+    drop(family);
+    (after - before) as f64 / SERIES as f64
+}
+
 #[test]
 fn bytes_per_series_at_ten_thousand() {
     let counter = cost(
@@ -118,6 +147,9 @@ fn bytes_per_series_at_ten_thousand() {
     let native_20 = cost(&native, observe(spread(20)));
     let native_full = cost(&native, observe(full_window()));
 
+    let rival_20 = prometheus_client_native(&spread(20));
+    let rival_full = prometheus_client_native(&full_window());
+
     // The figures are only worth printing if they are what they say.
     let h = Histogram::new(Buckets::default().with_native(NativeBuckets::seconds()));
     observe(spread(20))(&h);
@@ -144,6 +176,10 @@ fn bytes_per_series_at_ten_thousand() {
             c.family / 1e6
         );
     }
+    eprintln!(
+        "  prometheus-client native histogram (label set cloned into its map): \
+         20 buckets {rival_20:.0}, full window {rival_full:.0} per series"
+    );
 
     // A series holds its label set and its metric; budgets with room for
     // label text, not for accidental growth.

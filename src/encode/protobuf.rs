@@ -117,7 +117,13 @@ impl ProtobufEncoder {
     }
 }
 
+#[inline]
 fn put_varint(buf: &mut Vec<u8>, mut n: u64) {
+    if n < 0x80 {
+        // Keys, lengths of labels and small counts: one byte.
+        buf.push(n as u8);
+        return;
+    }
     while n >= 0x80 {
         buf.push(n as u8 | 0x80);
         n >>= 7;
@@ -237,12 +243,10 @@ fn put_native_side(
 }
 
 /// A `LabelPair` as field `field` of `out`, its length computed first.
+#[inline]
 fn put_label(out: &mut Vec<u8>, field: u32, name: &str, value: &str) {
     put_key(out, field, LEN);
-    put_varint(
-        out,
-        (bytes_field_len(name.len()) + bytes_field_len(value.len())) as u64,
-    );
+    put_varint(out, label_len(name, value) as u64);
     put_bytes(out, LABEL_NAME, name.as_bytes());
     put_bytes(out, LABEL_VALUE, value.as_bytes());
 }
@@ -298,23 +302,61 @@ impl Writer<'_> {
     }
 
     fn value(&mut self, labels: &Labels<'_>, value: Value, exemplar: Option<&Exemplar>) {
+        let counter = self.kind == MetricType::Counter;
+        if exemplar.is_none() {
+            // The common case, a counter or gauge alone: every length is
+            // known before the first byte, so the metric is written in one
+            // pass into room reserved once.
+            return put_plain_value(self.out, labels, counter, value.as_f64());
+        }
         let metric = self.start_metric(labels);
         let out = &mut *self.out;
-        if self.kind == MetricType::Counter {
-            let inner = begin(out, METRIC_COUNTER);
-            put_double(out, VALUE, value.as_f64());
-            if let Some(e) = exemplar {
-                put_exemplar(out, COUNTER_EXEMPLAR, e);
-            }
-            end(out, inner);
-        } else {
-            // A Gauge holds one double: its length is known.
-            put_key(out, METRIC_GAUGE, LEN);
-            put_varint(out, 9);
-            put_double(out, VALUE, value.as_f64());
+        let inner = begin(
+            out,
+            if counter {
+                METRIC_COUNTER
+            } else {
+                METRIC_GAUGE
+            },
+        );
+        put_double(out, VALUE, value.as_f64());
+        if let Some(e) = exemplar.filter(|_| counter) {
+            put_exemplar(out, COUNTER_EXEMPLAR, e);
         }
+        end(out, inner);
         end(out, metric);
     }
+}
+
+/// Bytes of a `LabelPair`'s body.
+fn label_len(name: &str, value: &str) -> usize {
+    bytes_field_len(name.len()) + bytes_field_len(value.len())
+}
+
+/// A `Metric` holding its labels and a `Counter` or `Gauge` with `value`
+/// and no exemplar, its length computed first.
+fn put_plain_value(out: &mut Vec<u8>, labels: &Labels<'_>, counter: bool, value: f64) {
+    // The value message: key, length 9, the double's key and 8 bytes.
+    const VALUE_FIELD: usize = 1 + 1 + 9;
+    let body = labels
+        .iter()
+        .map(|(n, v)| bytes_field_len(label_len(n, v)))
+        .sum::<usize>()
+        + VALUE_FIELD;
+    out.reserve(bytes_field_len(body));
+    put_key(out, FAMILY_METRIC, LEN);
+    put_varint(out, body as u64);
+    for (name, value) in labels.iter() {
+        put_label(out, METRIC_LABEL, name, value);
+    }
+    let field = if counter {
+        METRIC_COUNTER
+    } else {
+        METRIC_GAUGE
+    };
+    let head = [(field << 3 | LEN) as u8, 9, (VALUE << 3 | FIXED64) as u8];
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&value.to_le_bytes());
 }
 
 impl<'r> Visitor<'r> for Writer<'_> {

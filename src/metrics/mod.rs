@@ -40,7 +40,7 @@ pub use family::{Family, DEFAULT_SERIES_CAP, MAX_SERIES_CAP, OVERFLOW_LABEL_VALU
 pub use gauge::Gauge;
 pub use histogram::{Buckets, Histogram, HistogramSnapshot, DEFAULT_BUCKETS};
 pub(crate) use labels::escape_into;
-pub use labels::Labels;
+pub use labels::{LabelIter, Labels};
 pub use native::{
     NativeBucketIter, NativeBuckets, NativeReading, NativeSnapshot, MAX_NATIVE_BUCKETS,
 };
