@@ -185,7 +185,7 @@ fn bytes_per_series_at_ten_thousand() {
     // label text, not for accidental growth.
     assert!(counter.per_series <= 160.0, "counter: {counter:?}");
     // Observed by one thread and scraped: that thread's shard (256 bytes
-    // and the alignment slack), the kept reading and the totals handed out.
+    // and the alignment slack), and the totals a scrape hands out.
     assert!(
         classic_once.per_series <= 1_100.0,
         "classic: {classic_once:?}"

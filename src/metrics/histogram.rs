@@ -471,6 +471,11 @@ impl Histogram {
         v: f64,
     ) {
         let pair = self.sets(block);
+        // The native counter's page, found (or claimed) before the
+        // handshake below, so the window a scrape may wait on stays short.
+        // Single writer here too: only this thread claims pages in its
+        // shard's table.
+        let native = native.map(|slot| (self.table(block).owned(slot / PAGE), slot % PAGE));
         let seq = &pair[SEQ];
         // Relaxed: only this thread writes `seq` (a new owner of the slot
         // synchronised with the old one when it claimed the slot).
@@ -491,10 +496,8 @@ impl Histogram {
             (f64::from_bits(sum.load(Ordering::Relaxed)) + v).to_bits(),
             Ordering::Relaxed,
         );
-        if let Some(slot) = native {
-            // Single writer here too: only this thread claims pages in its
-            // shard's table.
-            bump(&self.table(block).owned(slot / PAGE)[hot * PAGE + slot % PAGE]);
+        if let Some((page, at)) = native {
+            bump(&page[hot * PAGE + at]);
         }
         // Release: a scrape that reads this value sees every add above.
         seq.store(s + 2, Ordering::Release);
