@@ -92,7 +92,9 @@ use super::exemplar::{ExemplarSlot, TraceContext};
 use super::native::{NativeBuckets, NativeReading, NativeSnapshot};
 use super::native_pages::{pages_for, table_words, PageTable, PagedCounts, PAGE};
 use super::thread_slot;
-use super::zeroed::{free_lines, lines, lines_as, zeroed_lines, zeroed_slice, LINE_ALIGN};
+use super::zeroed::{
+    free_lines, lines, lines_as, publish_or_discard, zeroed_lines, zeroed_slice, LINE_ALIGN,
+};
 use super::{HistogramReading, Labels, Metric, MetricError, MetricType, Visitor};
 
 /// The default bucket upper bounds, in seconds (client_golang's defaults).
@@ -387,6 +389,12 @@ impl Histogram {
         unsafe { lines(block, HEAD + 2 * self.set_words) }
     }
 
+    /// Set `i` (0 or 1) of a pair's head and sets.
+    #[inline]
+    fn set<'p>(&self, pair: &'p [AtomicU64], i: usize) -> &'p [AtomicU64] {
+        &pair[HEAD + i * self.set_words..][..self.set_words]
+    }
+
     /// The page table after a pair block's sets.
     #[inline]
     fn table(&self, block: std::ptr::NonNull<AtomicU64>) -> PageTable<'_> {
@@ -440,25 +448,12 @@ impl Histogram {
     #[cold]
     #[inline(never)]
     fn new_shared(&self) -> std::ptr::NonNull<AtomicU64> {
-        let block = zeroed_lines(self.pair_words);
-        // AcqRel on success: Release publishes the zeroes (to observers'
-        // and scrapes' Acquire loads). Acquire on failure: the winner's
-        // zeroes are seen before this thread adds to them.
-        match self.pairs[self.pairs.len() - 1].compare_exchange(
-            std::ptr::null_mut(),
-            block.as_ptr(),
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => block,
-            Err(winner) => {
-                // SAFETY: `block` came from `zeroed_lines(self.pair_words)`
-                // above and was never shared.
-                unsafe { free_lines(block, self.pair_words) };
-                // SAFETY: the exchange failed, so `winner` is not null.
-                unsafe { std::ptr::NonNull::new_unchecked(winner) }
-            }
-        }
+        let shared = &self.pairs[self.pairs.len() - 1];
+        publish_or_discard(shared, zeroed_lines(self.pair_words), |block| {
+            // SAFETY: the losing block came from
+            // `zeroed_lines(self.pair_words)` just above and was never shared.
+            unsafe { free_lines(block, self.pair_words) }
+        })
     }
 
     /// Observes into this thread's own shard, which no other thread writes.
@@ -487,7 +482,7 @@ impl Histogram {
         // the observation's one locked instruction on x86.
         seq.store(s + 1, Ordering::SeqCst);
         let hot = (pair[STARTED].load(Ordering::SeqCst) >> 63) as usize;
-        let set = &pair[HEAD + hot * self.set_words..][..self.set_words];
+        let set = self.set(pair, hot);
         // Relaxed loads and stores: single writer, and published by the
         // Release store of `seq` below.
         bump(&set[index]);
@@ -516,7 +511,7 @@ impl Histogram {
         // Relaxed: choosing the set needs only the atomicity of this RMW; the
         // scrape learns about the writes below through the buckets.
         let hot = (pair[STARTED].fetch_add(1, Ordering::Relaxed) >> 63) as usize;
-        let set = &pair[HEAD + hot * self.set_words..][..self.set_words];
+        let set = self.set(pair, hot);
         // Relaxed: published by the bucket's Release below.
         add_to_bits(&set[self.len], v);
         if let Some(slot) = native {
@@ -580,21 +575,20 @@ impl Histogram {
         sum: &mut f64,
     ) {
         let (pair, table) = (self.sets(block), self.table(block));
-        let set = |i: usize| &pair[HEAD + i * self.set_words..][..self.set_words];
         // Relaxed: only scrapes flip the bit, and this one holds `scrape`.
         let hot = (pair[STARTED].load(Ordering::Relaxed) >> 63) as usize;
         // Relaxed: the previous scrape waited for every write to the cold
         // set (and `scrape` orders that scrape before this one); a pair
         // made since is zeroed, seen through the Acquire load of its
         // pointer. Nothing writes the cold set now.
-        let on_cold = self.add_set(set(1 - hot), per_bucket, sum);
+        let on_cold = self.add_set(self.set(pair, 1 - hot), per_bucket, sum);
         native.add(table, 1 - hot);
         // SeqCst: for a shard, the other half of the handshake in
         // `observe_owned` (with the SeqCst load of `seq` below); for the
         // shared pair, Acquire would do.
         let before = pair[STARTED].fetch_add(HOT_BIT, Ordering::SeqCst);
         debug_assert_eq!((before >> 63) as usize, hot);
-        let now_cold = set(hot);
+        let now_cold = self.set(pair, hot);
         if shared {
             // Every observation begun before the flip chose one of the
             // sets, so this many chose the now-cold one; wait until its

@@ -79,10 +79,6 @@ pub(crate) struct Layout {
     coarse_first: i32,
     /// Coarse buckets per side: up to the key of `+Inf`.
     coarse_width: usize,
-    /// For schema > 0: the 2^schema bucket bounds within one power of two,
-    /// as fractions in [0.5, 1) of it, then 1.0 (above every fraction a
-    /// frexp gives, so a lookup needs no bounds check).
-    fractions: Box<[f64]>,
     /// For schema > 0: the mantissa's top `schema + 1` bits split [0.5, 1)
     /// into 2^(schema+1) cells, narrower than the gap between two bounds,
     /// so a cell holds at most one bound; per cell, the number of bounds
@@ -90,9 +86,11 @@ pub(crate) struct Layout {
     /// without the branches of a search (which mispredict when latencies
     /// vary).
     cells: Box<[u16]>,
-    /// `fractions` as their 52 mantissa bits (all share one exponent, so
-    /// they compare as integers), the last `u64::MAX`: what the fast path
-    /// of [`Layout::slot`] compares.
+    /// For schema > 0: the 2^schema bucket bounds within one power of two,
+    /// as fractions in [0.5, 1) of it, kept as their 52 mantissa bits (they
+    /// share one exponent, so they compare as integers, and a value's
+    /// mantissa is compared without building its frexp fraction); then
+    /// `u64::MAX`, above every mantissa, so a lookup needs no bounds check.
     mantissas: Box<[u64]>,
     /// `first + 1023 * 2^schema`: a positive value's fine index is its
     /// bound count within its power of two, plus its biased exponent
@@ -178,7 +176,6 @@ impl NativeBuckets {
                     }
                 })
                 .collect(),
-            fractions,
             cells,
             fine_offset: 0,
         };
@@ -283,22 +280,28 @@ impl Layout {
         // frexp for normal numbers: a = frac * 2^exp, frac in [0.5, 1).
         let bits = a.to_bits();
         let exp = ((bits >> 52) & 0x7ff) as i32 - 1022;
-        let frac = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
         let key = if self.schema > 0 {
-            // frac = 0.5 + mantissa / 2^53, so the mantissa's top bits
-            // are the cell; the bounds below frac are those below the cell
-            // and, if the cell's one bound is below frac, that one.
-            let cell = ((bits & ((1 << 52) - 1)) >> (52 - (self.schema + 1))) as usize;
-            let below = usize::from(self.cells[cell]);
-            let within = below + usize::from(self.fractions[below] < frac);
-            within as i32 + (exp - 1) * (1 << self.schema)
+            self.within(bits) as i32 + (exp - 1) * (1 << self.schema)
         } else {
             // A power of two is the top of the bucket below.
-            let key = if frac == 0.5 { exp - 1 } else { exp };
+            // (frac is 0.5 exactly when the mantissa is 0.)
+            let key = if bits & MANTISSA == 0 { exp - 1 } else { exp };
             let shift = -self.schema;
             (key + (1 << shift) - 1) >> shift
         };
         key + inf
+    }
+
+    /// For schema > 0: how many of the bounds within a power of two lie
+    /// below the frexp fraction of a normal value with these `bits`. The
+    /// fraction is 0.5 + mantissa / 2^53, so the mantissa's top bits are
+    /// the cell; the bounds below it are those below the cell and, if the
+    /// cell's one bound is below the mantissa, that one.
+    #[inline]
+    fn within(&self, bits: u64) -> usize {
+        let m = bits & MANTISSA;
+        let below = usize::from(self.cells[(m >> (51 - self.schema)) as usize]);
+        below + usize::from(self.mantissas[below] < m)
     }
 
     /// The counter for an observation, or `None` for NaN (counted in no
@@ -312,11 +315,8 @@ impl Layout {
         // window, to the general path.
         if self.schema > 0 && v > self.zero_threshold {
             let bits = v.to_bits();
-            let m = bits & MANTISSA;
-            let below = usize::from(self.cells[(m >> (51 - self.schema)) as usize]);
-            let within = below + usize::from(self.mantissas[below] < m);
-            let fine =
-                within as i64 + ((bits >> 52) as i64) * (1 << self.schema) - self.fine_offset;
+            let fine = self.within(bits) as i64 + ((bits >> 52) as i64) * (1 << self.schema)
+                - self.fine_offset;
             if (fine as u64) < self.width as u64 {
                 return Some(1 + fine as usize);
             }
@@ -370,9 +370,13 @@ impl std::fmt::Debug for NativeReading<'_> {
 impl<'a> NativeReading<'a> {
     pub(super) fn new(layout: &'a Layout, totals: &'a PagedCounts) -> Self {
         let (pos, neg) = (1 + layout.width, 1 + layout.side() + layout.width);
-        let coarse = (totals.nonzero(pos, pos + layout.coarse_width).next())
-            .or(totals.nonzero(neg, neg + layout.coarse_width).next())
-            .is_some();
+        let any = |lo: usize| {
+            totals
+                .nonzero(lo, lo + layout.coarse_width)
+                .next()
+                .is_some()
+        };
+        let coarse = any(pos) || any(neg);
         NativeReading {
             layout,
             totals,
@@ -526,6 +530,16 @@ impl NativeSnapshot {
 mod tests {
     use super::*;
 
+    /// The bounds within a power of two as fractions in [0.5, 1), from
+    /// the mantissas the layout keeps.
+    fn fractions(l: &Layout) -> Vec<f64> {
+        let bounds = &l.mantissas[..l.mantissas.len() - 1];
+        bounds
+            .iter()
+            .map(|&m| f64::from_bits(m | (1022 << 52)))
+            .collect()
+    }
+
     fn layout(factor: f64, zero: f64, cap: u32) -> Arc<Layout> {
         NativeBuckets::new(factor, zero, cap)
             .unwrap()
@@ -619,7 +633,8 @@ mod tests {
             let l = layout(factor, 1e-300, 10);
             assert_eq!(l.schema, schema, "factor {factor}");
             let n = 1 << schema;
-            let bounds = &l.fractions[..n];
+            let bounds = &fractions(&l)[..];
+            assert_eq!(bounds.len(), n);
             let mut fracs: Vec<f64> = bounds
                 .iter()
                 .flat_map(|&b| {
@@ -679,10 +694,10 @@ mod tests {
     fn fractions_are_the_bucket_bounds_within_a_power_of_two() {
         for factor in [1.5, 1.1, 1.0001] {
             let l = layout(factor, 1e-300, 10);
-            let n = l.fractions.len() - 1;
+            let n = l.mantissas.len() - 1;
             assert_eq!(n, 1 << l.schema);
-            assert_eq!(l.fractions[n], 1.0);
-            for (j, &f) in l.fractions[..n].iter().enumerate() {
+            assert_eq!(l.mantissas[n], u64::MAX);
+            for (j, &f) in fractions(&l).iter().enumerate() {
                 let want = (j as f64 / n as f64 - 1.0).exp2();
                 assert!(
                     (f - want).abs() <= 1e-14,

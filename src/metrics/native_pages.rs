@@ -27,7 +27,7 @@
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
-use super::zeroed::{free_box, zeroed_box};
+use super::zeroed::{free_box, publish_or_discard, zeroed_box};
 
 /// Counters of one set in a page.
 pub(crate) const PAGE: usize = 16;
@@ -130,24 +130,11 @@ fn claim_owned(entry: &AtomicPtr<Page>) -> NonNull<Page> {
 #[cold]
 #[inline(never)]
 fn claim_shared(entry: &AtomicPtr<Page>) -> NonNull<Page> {
-    let page = zeroed_box::<Page>();
-    // AcqRel on success: Release publishes the zeroes to later Acquire
-    // loads. Acquire on failure: the winner's page is seen zeroed.
-    match entry.compare_exchange(
-        ptr::null_mut(),
-        page.as_ptr(),
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) {
-        Ok(_) => page,
-        Err(winner) => {
-            // SAFETY: `page` came from `zeroed_box` just above and was
-            // never shared.
-            unsafe { free_box(page) };
-            // SAFETY: the compare-exchange failed, so `winner` is non-null.
-            unsafe { NonNull::new_unchecked(winner) }
-        }
-    }
+    publish_or_discard(entry, zeroed_box::<Page>(), |page| {
+        // SAFETY: the losing page came from `zeroed_box` just above and
+        // was never shared.
+        unsafe { free_box(page) }
+    })
 }
 
 /// A scrape's native totals: [`PAGE`] counts for each page some pair

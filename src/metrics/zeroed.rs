@@ -60,6 +60,33 @@ pub(crate) unsafe fn free_box<T: ZeroValid>(p: ptr::NonNull<T>) {
     drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p.as_ptr(), 1)) });
 }
 
+/// Publishes `fresh` in `entry` if it is still null, for blocks that any
+/// thread may be first to make: returns what `entry` holds afterwards.
+/// A thread that loses the race hands its own block to `discard` and uses
+/// the winner's, so making a block on first use takes no lock.
+pub(crate) fn publish_or_discard<T>(
+    entry: &std::sync::atomic::AtomicPtr<T>,
+    fresh: ptr::NonNull<T>,
+    discard: impl FnOnce(ptr::NonNull<T>),
+) -> ptr::NonNull<T> {
+    // AcqRel on success: Release publishes the fresh block's zeroes to
+    // later Acquire loads. Acquire on failure: the winner's zeroes are seen
+    // before this thread writes to them.
+    match entry.compare_exchange(
+        ptr::null_mut(),
+        fresh.as_ptr(),
+        std::sync::atomic::Ordering::AcqRel,
+        std::sync::atomic::Ordering::Acquire,
+    ) {
+        Ok(_) => fresh,
+        Err(winner) => {
+            discard(fresh);
+            // SAFETY: the exchange failed, so `winner` is not null.
+            unsafe { ptr::NonNull::new_unchecked(winner) }
+        }
+    }
+}
+
 /// Bytes of alignment for [`zeroed_lines`]: two cache lines, which x86
 /// fetches together, so two blocks never share a line.
 pub(crate) const LINE_ALIGN: usize = 128;
