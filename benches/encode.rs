@@ -26,7 +26,6 @@ use prometheus_client::metrics::counter::Counter as PcCounter;
 use prometheus_client::metrics::family::Family as PcFamily;
 use prometheus_client::registry::Registry as PcRegistry;
 use tinymon::encode::{OpenMetricsEncoder, ProtobufEncoder, TextEncoder};
-use tinymon::metrics::{Counter, Family, Registry};
 
 #[path = "fixtures/encode.rs"]
 mod fixtures;
@@ -91,12 +90,9 @@ fn bench_service(crit: &mut Criterion) {
 fn bench_counters(crit: &mut Criterion) {
     let mut group = crit.benchmark_group("encode_counters_10k");
     group.throughput(Throughput::Elements(COUNTERS as u64));
-    let ids: Vec<String> = (0..COUNTERS).map(|i| format!("client-{i:05}")).collect();
+    let ids: Vec<String> = (0..COUNTERS).map(client_id).collect();
 
-    let t = Registry::new();
-    let tf = t
-        .register(Family::<Counter, 1>::new("hits_total", "Hits.", ["client"]).unwrap())
-        .unwrap();
+    let t = tinymon_counters_10k();
     let p = prometheus::Registry::new();
     let pf =
         prometheus::IntCounterVec::new(prometheus::Opts::new("hits_total", "Hits."), &["client"])
@@ -106,7 +102,6 @@ fn bench_counters(crit: &mut Criterion) {
     let cf = PcFamily::<PcLabels, PcCounter>::default();
     c.register("hits", "Hits.", cf.clone());
     for (i, id) in ids.iter().enumerate() {
-        tf.get_or_create(&[id]).inc_by(i as u64);
         pf.with_label_values(&[id]).inc_by(i as u64);
         cf.get_or_create(&vec![("client".to_string(), id.clone())])
             .inc_by(i as u64);

@@ -9,7 +9,8 @@
 //! Single-threaded: callgrind serialises threads, so contention does not
 //! show here (the criterion rows measure it).
 //!
-//! `make bench-instructions` runs it (needs valgrind, about three minutes).
+//! `make bench-instructions` runs it (needs valgrind, about three minutes);
+//! `ROWS=text` runs only the rows whose name contains `text`.
 
 use std::hint::black_box;
 
@@ -27,7 +28,7 @@ use prometheus_client::metrics::family::Family as PcFamily;
 use tinymon::encode::{OpenMetricsEncoder, ProtobufEncoder, TextEncoder};
 
 /// (row, library) pairs, in the order the table lists them.
-const ROWS: [(&str, &str); 29] = [
+const ROWS: [(&str, &str); 31] = [
     ("histogram observe, held handle", "tinymon"),
     ("histogram observe, held handle", "prometheus"),
     ("histogram observe, held handle", "prometheus-client"),
@@ -57,6 +58,8 @@ const ROWS: [(&str, &str); 29] = [
     ("encode service, protobuf", "tinymon"),
     ("encode service, protobuf", "prometheus"),
     ("encode service, protobuf", "prometheus-client"),
+    ("encode counters_10k, text", "tinymon"),
+    ("encode counters_10k, protobuf", "tinymon"),
 ];
 const FEW: u64 = 2_000;
 const MANY: u64 = 12_000;
@@ -258,6 +261,20 @@ fn run(row: &str, lib: &str, n: u64) {
                 black_box(v.len());
             })
         }
+        ("encode counters_10k, text", "tinymon") => {
+            let r = encode_fixtures::tinymon_counters_10k();
+            let mut enc = TextEncoder::new();
+            repeat(n, || {
+                black_box(enc.encode(&r).len());
+            })
+        }
+        ("encode counters_10k, protobuf", "tinymon") => {
+            let r = encode_fixtures::tinymon_counters_10k();
+            let mut enc = ProtobufEncoder::new();
+            repeat(n, || {
+                black_box(enc.encode(&r).len());
+            })
+        }
         _ => panic!("no row {row:?} for {lib:?}"),
     }
 }
@@ -287,12 +304,18 @@ fn main() {
     }
     println!("| row | library | instructions per operation |");
     println!("|---|---|---|");
+    // `ROWS=counters_10k make bench-instructions` runs the rows whose
+    // name contains that text.
+    let only = std::env::var("ROWS").unwrap_or_default();
     let rows = ROWS
         .iter()
         .copied()
-        .chain([("encode service, openmetrics", "tinymon")]);
+        .chain([("encode service, openmetrics", "tinymon")])
+        .filter(|(row, _)| row.contains(only.as_str()));
     for (row, lib) in rows {
-        let (few, many) = if row.starts_with("encode") {
+        let (few, many) = if row.contains("10k") {
+            (FEW_ENCODES / 10, MANY_ENCODES / 10)
+        } else if row.starts_with("encode") {
             (FEW_ENCODES, MANY_ENCODES)
         } else {
             (FEW, MANY)

@@ -44,6 +44,7 @@ pub mod encode;
 pub mod http;
 pub mod metrics;
 pub mod process;
+mod wire;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -9,12 +9,11 @@
 //!
 //! [`negotiate`] picks one from a scrape's `Accept` header.
 //!
-//! The rules that trip hand-written encoders live in the helper modules:
-//! escaping (`escape`) and numbers (`number`).
+//! The rules that trip hand-written encoders (escaping, Go's float
+//! format, varints) live in `crate::wire`, shared with the layers that
+//! store label forms and write response heads.
 
-mod escape;
 mod negotiate;
-mod number;
 mod openmetrics;
 mod protobuf;
 mod text;
@@ -23,7 +22,3 @@ pub use negotiate::{negotiate, Format};
 pub use openmetrics::{OpenMetricsEncoder, OPENMETRICS_CONTENT_TYPE};
 pub use protobuf::{ProtobufEncoder, PROTOBUF_CONTENT_TYPE};
 pub use text::{TextEncoder, CONTENT_TYPE};
-
-// For the HTTP layer's response heads; it is Unix-only.
-#[cfg_attr(not(unix), allow(unused_imports))]
-pub(crate) use number::write_u64;

@@ -15,12 +15,12 @@
 //! Like [`super::TextEncoder`], it reuses its buffers, so a scrape allocates
 //! nothing once they have grown.
 
-use super::escape::write_label_value;
-use super::number::{write_f64, write_u64};
 use super::text::{quoted, start, LeTexts};
 use crate::metrics::{
     Exemplar, FamilyDesc, HistogramReading, Labels, MetricType, Registry, Value, Visitor,
 };
+use crate::wire::escape::write_label_value;
+use crate::wire::number::{write_f64, write_u64};
 
 /// The Content-Type of an OpenMetrics scrape.
 pub const OPENMETRICS_CONTENT_TYPE: &str =

@@ -8,8 +8,11 @@
 //! wire type`) and a value: a varint (wire type 0), a double as 8
 //! little-endian bytes (1), or a varint length and that many bytes for
 //! strings and nested messages (2). Every message is written once, in
-//! place: a label pair's and a span's length is computed before writing
-//! them; any other nested message reserves one byte for its length, and
+//! place. A series' label pairs are copied from the form its label set
+//! built when the series was created (`crate::wire::label_forms`), so a
+//! counter's or gauge's metric has its length computed before its first
+//! byte, as have spans; any other nested message reserves one byte for its
+//! length, and
 //! when its body turns out to be 128 bytes or longer, the body moves up by
 //! the extra bytes the varint needs. Small messages (buckets, values,
 //! exemplars) never move, and a large one (a histogram's metric, a family)
@@ -28,6 +31,8 @@
 use crate::metrics::{
     Exemplar, FamilyDesc, HistogramReading, Labels, MetricType, Registry, Value, Visitor,
 };
+use crate::wire::label_forms::{protobuf_pair_len, put_protobuf_pair};
+use crate::wire::varint::{put_varint, varint_len};
 
 /// The Content-Type of a protobuf scrape.
 pub const PROTOBUF_CONTENT_TYPE: &str =
@@ -38,12 +43,9 @@ const FAMILY_NAME: u32 = 1;
 const FAMILY_HELP: u32 = 2;
 const FAMILY_TYPE: u32 = 3;
 const FAMILY_METRIC: u32 = 4;
-const METRIC_LABEL: u32 = 1;
 const METRIC_GAUGE: u32 = 2;
 const METRIC_COUNTER: u32 = 3;
 const METRIC_HISTOGRAM: u32 = 7;
-const LABEL_NAME: u32 = 1;
-const LABEL_VALUE: u32 = 2;
 const VALUE: u32 = 1;
 const COUNTER_EXEMPLAR: u32 = 2;
 const HISTOGRAM_COUNT: u32 = 1;
@@ -61,7 +63,6 @@ const HISTOGRAM_POSITIVE_SPAN: u32 = 12;
 const HISTOGRAM_POSITIVE_DELTA: u32 = 13;
 const SPAN_OFFSET: u32 = 1;
 const SPAN_LENGTH: u32 = 2;
-const EXEMPLAR_LABEL: u32 = 1;
 const EXEMPLAR_VALUE: u32 = 2;
 const EXEMPLAR_TIMESTAMP: u32 = 3;
 const SECONDS: u32 = 1;
@@ -115,26 +116,6 @@ impl ProtobufEncoder {
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf
     }
-}
-
-#[inline]
-fn put_varint(buf: &mut Vec<u8>, mut n: u64) {
-    if n < 0x80 {
-        // Keys, lengths of labels and small counts: one byte.
-        buf.push(n as u8);
-        return;
-    }
-    while n >= 0x80 {
-        buf.push(n as u8 | 0x80);
-        n >>= 7;
-    }
-    buf.push(n as u8);
-}
-
-/// Bytes of `n` as a varint.
-fn varint_len(n: u64) -> usize {
-    // 7 bits a byte; 0 still takes one.
-    (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 fn put_key(buf: &mut Vec<u8>, field: u32, wire: u32) {
@@ -242,32 +223,14 @@ fn put_native_side(
     true
 }
 
-/// A `LabelPair` as field `field` of `out`, its length computed first.
-#[inline]
-fn put_label(out: &mut Vec<u8>, field: u32, name: &str, value: &str) {
-    put_key(out, field, LEN);
-    put_varint(out, label_len(name, value) as u64);
-    put_bytes(out, LABEL_NAME, name.as_bytes());
-    put_bytes(out, LABEL_VALUE, value.as_bytes());
-}
-
 /// An `Exemplar` with `trace_id` and `span_id` labels as field `field`.
 fn put_exemplar(out: &mut Vec<u8>, field: u32, e: &Exemplar) {
     let mark = begin(out, field);
     let trace = e.trace.trace_id_hex();
     let span = e.trace.span_id_hex();
-    put_label(
-        out,
-        EXEMPLAR_LABEL,
-        "trace_id",
-        std::str::from_utf8(&trace).unwrap_or(""),
-    );
-    put_label(
-        out,
-        EXEMPLAR_LABEL,
-        "span_id",
-        std::str::from_utf8(&span).unwrap_or(""),
-    );
+    // `Exemplar.label` is field 1, as `Metric.label` is.
+    put_protobuf_pair(out, "trace_id", std::str::from_utf8(&trace).unwrap_or(""));
+    put_protobuf_pair(out, "span_id", std::str::from_utf8(&span).unwrap_or(""));
     put_double(out, EXEMPLAR_VALUE, e.value);
     let at = begin(out, EXEMPLAR_TIMESTAMP);
     put_uint(out, SECONDS, e.timestamp_ms / 1000);
@@ -295,9 +258,7 @@ impl Writer<'_> {
     /// Starts a `Metric` with its labels; returns its mark for [`end`].
     fn start_metric(&mut self, labels: &Labels<'_>) -> usize {
         let mark = begin(self.out, FAMILY_METRIC);
-        for (name, value) in labels.iter() {
-            put_label(self.out, METRIC_LABEL, name, value);
-        }
+        put_labels(self.out, labels);
         mark
     }
 
@@ -328,9 +289,25 @@ impl Writer<'_> {
     }
 }
 
-/// Bytes of a `LabelPair`'s body.
-fn label_len(name: &str, value: &str) -> usize {
-    bytes_field_len(name.len()) + bytes_field_len(value.len())
+/// The `label` fields of a `Metric`: a series' stored form as it is, or
+/// pairs (from collectors) written one by one.
+#[inline(always)]
+fn put_labels(out: &mut Vec<u8>, labels: &Labels<'_>) {
+    match labels.protobuf() {
+        Some(bytes) => out.extend_from_slice(bytes),
+        None => labels
+            .iter()
+            .for_each(|(n, v)| put_protobuf_pair(out, n, v)),
+    }
+}
+
+/// Bytes [`put_labels`] writes.
+#[inline(always)]
+fn labels_len(labels: &Labels<'_>) -> usize {
+    match labels.protobuf() {
+        Some(bytes) => bytes.len(),
+        None => labels.iter().map(|(n, v)| protobuf_pair_len(n, v)).sum(),
+    }
 }
 
 /// A `Metric` holding its labels and a `Counter` or `Gauge` with `value`
@@ -338,17 +315,11 @@ fn label_len(name: &str, value: &str) -> usize {
 fn put_plain_value(out: &mut Vec<u8>, labels: &Labels<'_>, counter: bool, value: f64) {
     // The value message: key, length 9, the double's key and 8 bytes.
     const VALUE_FIELD: usize = 1 + 1 + 9;
-    let body = labels
-        .iter()
-        .map(|(n, v)| bytes_field_len(label_len(n, v)))
-        .sum::<usize>()
-        + VALUE_FIELD;
+    let body = labels_len(labels) + VALUE_FIELD;
     out.reserve(bytes_field_len(body));
     put_key(out, FAMILY_METRIC, LEN);
     put_varint(out, body as u64);
-    for (name, value) in labels.iter() {
-        put_label(out, METRIC_LABEL, name, value);
-    }
+    put_labels(out, labels);
     let field = if counter {
         METRIC_COUNTER
     } else {
@@ -434,23 +405,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn varint_lengths_and_patched_lengths_match_put_varint() {
-        for n in [
-            0u64,
-            1,
-            127,
-            128,
-            300,
-            16_383,
-            16_384,
-            1 << 21,
-            1 << 35,
-            u64::MAX,
-        ] {
-            let mut v = Vec::new();
-            put_varint(&mut v, n);
-            assert_eq!(varint_len(n), v.len(), "{n}");
-        }
+    fn patched_lengths_match_lengths_written_first() {
         // A body of each size around the one- and two-byte boundaries gets
         // the same bytes as writing its length first.
         for body in [0usize, 1, 127, 128, 129, 16_383, 16_384] {

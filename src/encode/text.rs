@@ -14,9 +14,10 @@
 
 use std::sync::Arc;
 
-use super::escape::{write_help, write_label_value};
-use super::number::{write_f64, write_u64};
 use crate::metrics::{FamilyDesc, HistogramReading, Labels, Registry, Value, Visitor};
+use crate::wire::escape::write_help;
+use crate::wire::label_forms::put_quoted;
+use crate::wire::number::{write_f64, write_u64};
 
 /// The Content-Type of a text-format scrape.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -127,7 +128,7 @@ struct Writer<'e, 'r> {
 #[inline(always)]
 pub(super) fn quoted<'l>(labels: &Labels<'l>, scratch: &'l mut Vec<u8>) -> &'l [u8] {
     match labels.quoted() {
-        Some(q) => q.as_bytes(),
+        Some(q) => q,
         None => escape_pairs(labels, scratch),
     }
 }
@@ -135,15 +136,7 @@ pub(super) fn quoted<'l>(labels: &Labels<'l>, scratch: &'l mut Vec<u8>) -> &'l [
 #[cold]
 fn escape_pairs<'l>(labels: &Labels<'l>, scratch: &'l mut Vec<u8>) -> &'l [u8] {
     scratch.clear();
-    for (i, (name, value)) in labels.iter().enumerate() {
-        if i > 0 {
-            scratch.push(b',');
-        }
-        scratch.extend_from_slice(name.as_bytes());
-        scratch.extend_from_slice(b"=\"");
-        write_label_value(scratch, value);
-        scratch.push(b'"');
-    }
+    put_quoted(scratch, labels.iter());
     scratch
 }
 

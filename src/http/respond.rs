@@ -12,7 +12,7 @@
 
 use std::io::{self, Write};
 
-use crate::encode::write_u64;
+use crate::wire::number::write_u64;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What the answer says about the connection.

@@ -333,10 +333,10 @@ impl<M: Metric, const N: usize> Family<M, N> {
         }
     }
 
-    /// Calls `f` with the label values and metric of every series, in
-    /// creation order (the overflow series is not included).
-    pub fn for_each(&self, mut f: impl FnMut(&[Box<str>], &M)) {
-        self.each_series(|s| f(&s.labels.values, &s.metric));
+    /// Calls `f` with the labels and metric of every series, in creation
+    /// order (the overflow series is not included).
+    pub fn for_each(&self, mut f: impl FnMut(Labels<'_>, &M)) {
+        self.each_series(|s| f(Labels::series(&s.labels), &s.metric));
     }
 
     fn each_series(&self, f: impl FnMut(&Series<M>)) {
@@ -392,7 +392,7 @@ impl<M: Metric, const N: usize> ReadFamily for Family<M, N> {
             .then(|| self.overflow.get())
             .flatten();
         for series in self.series().chain(overflow) {
-            let labels = Labels::series(&self.label_names, &series.labels);
+            let labels = Labels::series(&series.labels);
             match series.metric.value() {
                 Some(value) => {
                     batch[len] = (labels, value);
@@ -503,6 +503,10 @@ mod tests {
     use super::*;
     use crate::metrics::{Gauge, Histogram, HistogramReading, Value};
 
+    fn quoted(labels: &Labels<'_>) -> String {
+        String::from_utf8(labels.quoted().unwrap().to_vec()).unwrap()
+    }
+
     /// Records what a family hands to a visitor, as text.
     #[derive(Default)]
     struct Seen(Vec<String>);
@@ -513,15 +517,14 @@ mod tests {
         }
         fn values(&mut self, samples: &[(Labels<'_>, Value)]) {
             for (labels, value) in samples {
-                self.0
-                    .push(format!("{} {value:?}", labels.quoted().unwrap()));
+                self.0.push(format!("{} {value:?}", quoted(labels)));
             }
         }
         fn histogram(&mut self, labels: Labels<'_>, r: &HistogramReading<'_>) {
             let buckets: Vec<String> = r.buckets().map(|(b, n)| format!("{b}:{n}")).collect();
             self.0.push(format!(
                 "{} [{}] sum={} count={}",
-                labels.quoted().unwrap(),
+                quoted(&labels),
                 buckets.join(" "),
                 r.sum(),
                 r.count()
@@ -547,7 +550,10 @@ mod tests {
         assert!(f.get(&["y", "x"]).is_none());
         assert_eq!(f.len(), 3, "get does not create");
         let mut seen = Vec::new();
-        f.for_each(|v, c| seen.push((v.join("|"), c.get())));
+        f.for_each(|l, c| {
+            let values: Vec<&str> = l.iter().map(|(_, v)| v).collect();
+            seen.push((values.join("|"), c.get()))
+        });
         assert_eq!(
             seen,
             [
@@ -614,9 +620,12 @@ mod tests {
         assert_eq!(f.len(), (4 * per_thread).min(100));
         let mut total = 0;
         let mut ids = std::collections::HashSet::new();
-        f.for_each(|v, c| {
+        f.for_each(|l, c| {
             total += c.get();
-            assert!(ids.insert(v[0].to_string()), "duplicate series {:?}", v);
+            assert!(
+                ids.insert(l.iter().next().unwrap().1.to_string()),
+                "duplicate series {l:?}"
+            );
         });
         assert_eq!(f.overflow().get(), f.overflowed());
         assert_eq!(

@@ -1,61 +1,53 @@
 //! Label values of a series, and the borrowed view visitors receive.
 //!
-//! A family builds a [`LabelSet`] once, when a series is created: the values
-//! and their quoted form `a="x",b="y"`. Quoting (backslash, double quote and
-//! newline escaped) is the same in the Prometheus text format, OpenMetrics
-//! and PromQL selectors, so the text encoders copy it as it is and never
-//! escape a family's labels at scrape time. Encoders that need the raw
-//! values (protobuf) read them from [`Labels::iter`].
+//! A family builds a [`LabelSet`] once, when a series is created: one
+//! allocation holding the label forms of `crate::wire::label_forms`, the
+//! quoted text `a="x",b="y"` and the protobuf `LabelPair` fields. Encoders
+//! copy the form they write, so no scrape escapes or sizes a family's
+//! labels; lookups and [`Labels::iter`] read the values back from the
+//! protobuf form, so a series keeps them once.
 
-/// The values of one series, with their quoted form built once.
+use crate::wire::label_forms::{put_protobuf_pair, put_quoted, ProtobufPairs};
+
+/// The labels of one series, in both stored forms.
 pub(crate) struct LabelSet {
-    pub(crate) values: Box<[Box<str>]>,
-    pub(crate) quoted: Box<str>,
+    /// The quoted form, then the protobuf form.
+    forms: Box<[u8]>,
+    /// Where the protobuf form starts.
+    quoted_len: usize,
 }
 
 impl LabelSet {
     pub(crate) fn new(names: &[Box<str>], values: &[&str]) -> Self {
-        let mut quoted = Vec::new();
-        for (i, (name, value)) in names.iter().zip(values).enumerate() {
-            if i > 0 {
-                quoted.push(b',');
-            }
-            quoted.extend_from_slice(name.as_bytes());
-            quoted.extend_from_slice(b"=\"");
-            escape_into(&mut quoted, value, true);
-            quoted.push(b'"');
+        let pairs = || names.iter().map(|n| &**n).zip(values.iter().copied());
+        let mut forms = Vec::new();
+        put_quoted(&mut forms, pairs());
+        let quoted_len = forms.len();
+        for (name, value) in pairs() {
+            put_protobuf_pair(&mut forms, name, value);
         }
         LabelSet {
-            values: values.iter().map(|&v| v.into()).collect(),
-            quoted: String::from_utf8(quoted)
-                .expect("escaping ASCII bytes keeps UTF-8")
-                .into_boxed_str(),
+            forms: forms.into_boxed_slice(),
+            quoted_len,
         }
     }
 
-    pub(crate) fn matches(&self, values: &[&str]) -> bool {
-        self.values.len() == values.len() && self.values.iter().zip(values).all(|(a, b)| **a == **b)
+    fn quoted(&self) -> &[u8] {
+        &self.forms[..self.quoted_len]
     }
-}
 
-/// Appends `text` with `\` and newline escaped, and `"` too when `quote`.
-/// Unescaped runs are copied in one go, so text without special characters
-/// costs a single `extend_from_slice`.
-pub(crate) fn escape_into(buf: &mut Vec<u8>, text: &str, quote: bool) {
-    let bytes = text.as_bytes();
-    let mut run_start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let escaped: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'"' if quote => b"\\\"",
-            _ => continue,
-        };
-        buf.extend_from_slice(&bytes[run_start..i]);
-        buf.extend_from_slice(escaped);
-        run_start = i + 1;
+    fn protobuf(&self) -> &[u8] {
+        &self.forms[self.quoted_len..]
     }
-    buf.extend_from_slice(&bytes[run_start..]);
+
+    /// True when the series has exactly these values.
+    pub(crate) fn matches(&self, values: &[&str]) -> bool {
+        let mut stored = ProtobufPairs(self.protobuf());
+        values
+            .iter()
+            .all(|v| stored.next().is_some_and(|(_, s)| s == v.as_bytes()))
+            && stored.next().is_none()
+    }
 }
 
 /// The labels of one sample, as a visitor sees them.
@@ -64,11 +56,14 @@ pub struct Labels<'a>(Repr<'a>);
 
 #[derive(Clone, Copy)]
 enum Repr<'a> {
-    Series {
-        names: &'a [Box<str>],
-        set: &'a LabelSet,
-    },
+    Series(&'a LabelSet),
     Pairs(&'a [(&'a str, &'a str)]),
+}
+
+impl std::fmt::Debug for Labels<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
 }
 
 impl<'a> Labels<'a> {
@@ -80,15 +75,15 @@ impl<'a> Labels<'a> {
         Labels(Repr::Pairs(pairs))
     }
 
-    pub(crate) fn series(names: &'a [Box<str>], set: &'a LabelSet) -> Self {
-        Labels(Repr::Series { names, set })
+    pub(crate) fn series(set: &'a LabelSet) -> Self {
+        Labels(Repr::Series(set))
     }
 
     /// True when there are no labels.
     #[inline]
     pub fn is_empty(&self) -> bool {
         match self.0 {
-            Repr::Series { names, .. } => names.is_empty(),
+            Repr::Series(set) => set.quoted_len == 0,
             Repr::Pairs(p) => p.is_empty(),
         }
     }
@@ -97,61 +92,42 @@ impl<'a> Labels<'a> {
     #[inline]
     pub fn iter(&self) -> LabelIter<'a> {
         match self.0 {
-            Repr::Series { names, set } => {
-                LabelIter(IterRepr::Series(names.iter(), set.values.iter()))
-            }
+            Repr::Series(set) => LabelIter(IterRepr::Series(ProtobufPairs(set.protobuf()))),
             Repr::Pairs(p) => LabelIter(IterRepr::Pairs(p.iter())),
         }
     }
 
     /// `a="x",b="y"` with values escaped as the text formats want them, when
-    /// it was built ahead (every series of a family; `""` for no labels);
+    /// it was built ahead (every series of a family; empty for no labels);
     /// `None` for pairs, which an encoder escapes itself.
     #[inline(always)]
-    pub fn quoted(&self) -> Option<&'a str> {
+    pub(crate) fn quoted(&self) -> Option<&'a [u8]> {
         match self.0 {
-            Repr::Series { set, .. } => Some(&set.quoted),
-            Repr::Pairs([]) => Some(""),
+            Repr::Series(set) => Some(set.quoted()),
+            Repr::Pairs([]) => Some(b""),
+            Repr::Pairs(_) => None,
+        }
+    }
+
+    /// The labels as protobuf `LabelPair` fields of a `Metric`, when they
+    /// were built ahead (as [`Labels::quoted`]).
+    #[inline(always)]
+    pub(crate) fn protobuf(&self) -> Option<&'a [u8]> {
+        match self.0 {
+            Repr::Series(set) => Some(set.protobuf()),
+            Repr::Pairs([]) => Some(b""),
             Repr::Pairs(_) => None,
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoted_form_escapes_values_once() {
-        let names: Vec<Box<str>> = vec!["a".into(), "b".into()];
-        let set = LabelSet::new(&names, &["1", "q\"\\\n"]);
-        assert_eq!(&*set.quoted, r#"a="1",b="q\"\\\n""#);
-        let labels = Labels::series(&names, &set);
-        assert_eq!(
-            labels.iter().collect::<Vec<_>>(),
-            [("a", "1"), ("b", "q\"\\\n")]
-        );
-        assert!(set.matches(&["1", "q\"\\\n"]));
-        assert!(!set.matches(&["1"]));
-        let pairs = [("x", "y")];
-        assert_eq!(Labels::pairs(&pairs).quoted(), None);
-        assert!(Labels::NONE.is_empty());
-        assert_eq!(Labels::NONE.quoted(), Some(""));
-    }
-}
-
-/// The `(name, value)` pairs of a [`Labels`], in order: a concrete type
-/// rather than a chain of adapters, so an encoder that walks the labels
-/// twice (to size a message, then to write it) pays for two short loops.
+/// The `(name, value)` pairs of a [`Labels`], in order.
 #[derive(Clone, Debug)]
 pub struct LabelIter<'a>(IterRepr<'a>);
 
 #[derive(Clone, Debug)]
 enum IterRepr<'a> {
-    Series(
-        std::slice::Iter<'a, Box<str>>,
-        std::slice::Iter<'a, Box<str>>,
-    ),
+    Series(ProtobufPairs<'a>),
     Pairs(std::slice::Iter<'a, (&'a str, &'a str)>),
 }
 
@@ -161,8 +137,54 @@ impl<'a> Iterator for LabelIter<'a> {
     #[inline]
     fn next(&mut self) -> Option<(&'a str, &'a str)> {
         match &mut self.0 {
-            IterRepr::Series(names, values) => Some((names.next()?, values.next()?)),
+            IterRepr::Series(pairs) => {
+                let (name, value) = pairs.next()?;
+                // Both were `&str` when the set was built; this checks it
+                // again rather than assume it.
+                let text = |b| std::str::from_utf8(b).expect("label forms hold UTF-8");
+                Some((text(name), text(value)))
+            }
             IterRepr::Pairs(pairs) => pairs.next().map(|&(n, v)| (n, v)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_forms_and_the_values_come_from_one_set() {
+        let names: Vec<Box<str>> = vec!["a".into(), "b".into()];
+        let set = LabelSet::new(&names, &["1", "q\"\\\n"]);
+        let labels = Labels::series(&set);
+        assert_eq!(labels.quoted(), Some(&br#"a="1",b="q\"\\\n""#[..]));
+        assert_eq!(
+            labels.iter().collect::<Vec<_>>(),
+            [("a", "1"), ("b", "q\"\\\n")]
+        );
+        let mut protobuf = Vec::new();
+        put_protobuf_pair(&mut protobuf, "a", "1");
+        put_protobuf_pair(&mut protobuf, "b", "q\"\\\n");
+        assert_eq!(labels.protobuf(), Some(&protobuf[..]));
+        assert!(set.matches(&["1", "q\"\\\n"]));
+        assert!(!set.matches(&["1"]));
+        assert!(!set.matches(&["1", "q"]));
+        assert!(!set.matches(&["1", "q\"\\\n", "x"]));
+        assert_eq!(format!("{labels:?}"), r#"{"a": "1", "b": "q\"\\\n"}"#);
+    }
+
+    #[test]
+    fn pairs_are_escaped_by_the_encoder_and_no_labels_by_no_one() {
+        let pairs = [("x", "y")];
+        assert_eq!(Labels::pairs(&pairs).quoted(), None);
+        assert_eq!(Labels::pairs(&pairs).protobuf(), None);
+        assert!(Labels::NONE.is_empty());
+        assert_eq!(Labels::NONE.quoted(), Some(&b""[..]));
+        assert_eq!(Labels::NONE.protobuf(), Some(&b""[..]));
+        let empty = LabelSet::new(&[], &[]);
+        assert!(Labels::series(&empty).is_empty());
+        assert!(empty.matches(&[]));
+        assert_eq!(Labels::series(&empty).iter().count(), 0);
     }
 }

@@ -39,7 +39,6 @@ pub(crate) use family::LabelHash;
 pub use family::{Family, DEFAULT_SERIES_CAP, MAX_SERIES_CAP, OVERFLOW_LABEL_VALUE};
 pub use gauge::Gauge;
 pub use histogram::{Buckets, Histogram, HistogramSnapshot, DEFAULT_BUCKETS};
-pub(crate) use labels::escape_into;
 pub use labels::{LabelIter, Labels};
 pub use native::{
     NativeBucketIter, NativeBuckets, NativeReading, NativeSnapshot, MAX_NATIVE_BUCKETS,

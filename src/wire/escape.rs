@@ -2,12 +2,30 @@
 //!
 //! `# HELP` text escapes backslash and newline; label values additionally
 //! escape the double quote. Everything else, including non-ASCII UTF-8, is
-//! written as it is. The escaping itself lives with the label sets
-//! (`metrics::labels`), which quote a series' values once when it is
-//! created; these are the entry points for the text that is escaped at
+//! written as it is. The Prometheus text format, OpenMetrics and PromQL
+//! selectors escape label values the same way, so one routine serves a
+//! series' quoted form (built once, `label_forms`) and the text escaped at
 //! scrape time (help, collectors' labels).
 
-use crate::metrics::escape_into;
+/// Appends `text` with `\` and newline escaped, and `"` too when `quote`.
+/// Unescaped runs are copied in one go, so text without special characters
+/// costs a single `extend_from_slice`.
+fn escape_into(buf: &mut Vec<u8>, text: &str, quote: bool) {
+    let bytes = text.as_bytes();
+    let mut run_start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'"' if quote => b"\\\"",
+            _ => continue,
+        };
+        buf.extend_from_slice(&bytes[run_start..i]);
+        buf.extend_from_slice(escaped);
+        run_start = i + 1;
+    }
+    buf.extend_from_slice(&bytes[run_start..]);
+}
 
 /// Appends `help` with `\` and newline escaped.
 pub(crate) fn write_help(buf: &mut Vec<u8>, help: &str) {
