@@ -336,7 +336,7 @@ impl<M: Metric, const N: usize> Family<M, N> {
     /// Calls `f` with the labels and metric of every series, in creation
     /// order (the overflow series is not included).
     pub fn for_each(&self, mut f: impl FnMut(Labels<'_>, &M)) {
-        self.each_series(|s| f(Labels::series(&s.labels), &s.metric));
+        self.each_series(|s| f(Labels::series(&self.label_names, &s.labels), &s.metric));
     }
 
     fn each_series(&self, f: impl FnMut(&Series<M>)) {
@@ -392,7 +392,7 @@ impl<M: Metric, const N: usize> ReadFamily for Family<M, N> {
             .then(|| self.overflow.get())
             .flatten();
         for series in self.series().chain(overflow) {
-            let labels = Labels::series(&series.labels);
+            let labels = Labels::series(&self.label_names, &series.labels);
             match series.metric.value() {
                 Some(value) => {
                     batch[len] = (labels, value);

@@ -24,27 +24,12 @@ pub(crate) fn varint_len(n: u64) -> usize {
     (64 - (n | 1).leading_zeros() as usize).div_ceil(7)
 }
 
-/// The varint at the start of `bytes` and the bytes after it. For bytes
-/// this crate wrote (a label set's stored form): it panics on a truncated
-/// varint, which such bytes never hold.
-#[inline]
-pub(crate) fn take_varint(bytes: &[u8]) -> (u64, &[u8]) {
-    let mut n = 0u64;
-    for (i, &b) in bytes.iter().enumerate() {
-        n |= u64::from(b & 0x7f) << (7 * i);
-        if b < 0x80 {
-            return (n, &bytes[i + 1..]);
-        }
-    }
-    panic!("truncated varint in bytes this crate wrote");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn lengths_and_reads_match_writes() {
+    fn lengths_match_writes() {
         for n in [
             0u64,
             1,
@@ -60,8 +45,6 @@ mod tests {
             let mut v = Vec::new();
             put_varint(&mut v, n);
             assert_eq!(varint_len(n), v.len(), "{n}");
-            v.push(0xAB);
-            assert_eq!(take_varint(&v), (n, &[0xAB][..]), "{n}");
         }
         // 300 is the protobuf guide's example: 0b10_0101100.
         let mut v = Vec::new();
