@@ -11,10 +11,9 @@
 //! place. A series' label pairs are copied from the form its label set
 //! built when the series was created (`crate::wire::label_forms`), so a
 //! counter's or gauge's metric has its length computed before its first
-//! byte, as have spans; any other nested message reserves one byte for its
-//! length, and
-//! when its body turns out to be 128 bytes or longer, the body moves up by
-//! the extra bytes the varint needs. Small messages (buckets, values,
+//! byte, as have spans. Any other nested message reserves one byte for its
+//! length, and when its body turns out to be 128 bytes or longer, the body
+//! moves up by the extra bytes the varint needs. Small messages (buckets, values,
 //! exemplars) never move, and a large one (a histogram's metric, a family)
 //! moves once, instead of being copied into each parent in turn. The
 //! output buffer is reused, so a scrape allocates nothing once it grew.
