@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tinymon::http::{Server, ServerSettings, Service};
 use tinymon::metrics::{Collected, Collector, Desc, MetricType, Registry};
+use tinymon::process::ProcessCollector;
 
 /// Reports `system_load_average{period="1m"|"5m"|"15m"}`.
 struct LoadAverage;
@@ -38,6 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = std::env::args().nth(1).unwrap_or("127.0.0.1:8080".into());
     let registry = Arc::new(Registry::new());
     registry.register_collector(LoadAverage)?;
+    registry.register_collector(ProcessCollector)?;
     let service = Service::new(registry, ())?;
     let settings = ServerSettings {
         listen: listen.parse()?,

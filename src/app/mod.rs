@@ -27,6 +27,7 @@ use std::sync::Arc;
 use tiny_http::{Method, Request};
 use tinymon::http::{Reply, Service};
 use tinymon::metrics::{MetricError, Registry, TraceContext};
+use tinymon::process::ProcessCollector;
 
 use client_metrics::ClientMetrics;
 
@@ -36,8 +37,9 @@ pub(crate) struct Demo {
 }
 
 /// The demo service: `/metrics` plus the four demo routes, recording into
-/// `registry`.
+/// `registry`, which also gets the `process_*` collector.
 pub(crate) fn demo(registry: Arc<Registry>) -> Result<Service<Demo>, MetricError> {
+    registry.register_collector(ProcessCollector)?;
     let client = ClientMetrics::register(&registry)?;
     let routes = Service::new(registry, Demo { client })?
         .route(Method::Get, "/", index)

@@ -5,6 +5,7 @@
 //!
 //! - [`TextEncoder`] (`text`): the Prometheus text format 0.0.4;
 //! - [`OpenMetricsEncoder`] (`openmetrics`): OpenMetrics 1.0.0 text;
+//!   both are one line writer (`lines`) with a dialect each;
 //! - [`ProtobufEncoder`] (`protobuf`): delimited `MetricFamily` messages.
 //!
 //! [`negotiate`] picks one from a scrape's `Accept` header.
@@ -13,6 +14,7 @@
 //! format, varints) live in `crate::wire`, shared with the layers that
 //! store label forms and write response heads.
 
+mod lines;
 mod negotiate;
 mod openmetrics;
 mod protobuf;

@@ -1,7 +1,7 @@
-//! OpenMetrics 1.0 text, written by hand.
+//! OpenMetrics 1.0 text.
 //!
-//! The same walk as the text format 0.0.4 (see `text`), with the
-//! differences OpenMetrics 1.0 makes:
+//! The same lines as the text format 0.0.4 (both are written by `lines`),
+//! with the differences OpenMetrics 1.0 makes:
 //! - a counter family's `# TYPE` and `# HELP` name it without `_total`, and
 //!   its sample is always `<name>_total` (a counter registered without the
 //!   suffix gets it on the wire, as client_python does);
@@ -15,10 +15,8 @@
 //! Like [`super::TextEncoder`], it reuses its buffers, so a scrape allocates
 //! nothing once they have grown.
 
-use super::text::{quoted, start, LeTexts};
-use crate::metrics::{
-    Exemplar, FamilyDesc, HistogramReading, Labels, MetricType, Registry, Value, Visitor,
-};
+use super::lines::{Dialect, Lines};
+use crate::metrics::{Exemplar, Registry};
 use crate::wire::escape::write_label_value;
 use crate::wire::number::{write_f64, write_u64};
 
@@ -38,11 +36,9 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// assert!(text.starts_with("# HELP jobs Jobs run.\n# TYPE jobs counter\njobs_total 1\n"));
 /// assert!(text.ends_with("# EOF\n"));
 /// ```
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct OpenMetricsEncoder {
-    buf: Vec<u8>,
-    le: LeTexts,
-    scratch: Vec<u8>,
+    lines: Lines,
 }
 
 impl OpenMetricsEncoder {
@@ -53,27 +49,38 @@ impl OpenMetricsEncoder {
 
     /// Encodes every family of `registry`, then `# EOF`, and returns the bytes.
     pub fn encode(&mut self, registry: &Registry) -> &[u8] {
-        self.buf.clear();
-        registry.read(&mut Writer {
-            buf: &mut self.buf,
-            le: &mut self.le,
-            scratch: &mut self.scratch,
-            name: "",
-            counter: false,
-        });
-        self.buf.extend_from_slice(b"# EOF\n");
-        &self.buf
+        self.lines.encode::<OpenMetrics>(registry)
     }
 
     /// The bytes of the last encode.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
+        self.lines.as_bytes()
     }
+}
+
+/// The rules listed in the module doc.
+enum OpenMetrics {}
+
+impl Dialect for OpenMetrics {
+    fn write_help(buf: &mut Vec<u8>, help: &str) {
+        // OpenMetrics escapes help like a label value (`"` as well).
+        write_label_value(buf, help);
+    }
+    fn write_le(buf: &mut Vec<u8>, bound: f64) {
+        write_canonical(buf, bound);
+    }
+    const COUNTER_TOTAL: bool = true;
+    const COUNT_FIRST: bool = true;
+    const EXEMPLARS: bool = true;
+    fn write_exemplar(buf: &mut Vec<u8>, exemplar: &Exemplar) {
+        write_exemplar(buf, exemplar);
+    }
+    const TRAILER: &'static [u8] = b"# EOF\n";
 }
 
 /// Writes `v` as an OpenMetrics canonical number: Go's shortest form, with
 /// `.0` added to whole numbers (`1.0`, `10.0`, but `1e+06` and `+Inf`).
-pub(super) fn write_canonical(buf: &mut Vec<u8>, v: f64) {
+fn write_canonical(buf: &mut Vec<u8>, v: f64) {
     let start = buf.len();
     write_f64(buf, v);
     if buf[start..]
@@ -102,100 +109,6 @@ fn write_exemplar(buf: &mut Vec<u8>, e: &Exemplar) {
         b'0' + (ms / 10 % 10) as u8,
         b'0' + (ms % 10) as u8,
     ]);
-}
-
-struct Writer<'e, 'r> {
-    buf: &'e mut Vec<u8>,
-    le: &'e mut LeTexts,
-    scratch: &'e mut Vec<u8>,
-    /// The current family's name as written in `# TYPE` (no `_total`).
-    name: &'r str,
-    /// The current family is a counter: samples get `_total`.
-    counter: bool,
-}
-
-impl<'r> Visitor<'r> for Writer<'_, 'r> {
-    fn family(&mut self, desc: FamilyDesc<'r>) {
-        self.counter = desc.kind == MetricType::Counter;
-        // A counter named just `_total` keeps it: an empty family name is
-        // not a name (the fuzz target found this one).
-        self.name = if self.counter {
-            desc.name
-                .strip_suffix("_total")
-                .filter(|base| !base.is_empty())
-                .unwrap_or(desc.name)
-        } else {
-            desc.name
-        };
-        let buf = &mut *self.buf;
-        buf.extend_from_slice(b"# HELP ");
-        buf.extend_from_slice(self.name.as_bytes());
-        buf.push(b' ');
-        // OpenMetrics escapes help like a label value (`"` as well).
-        write_label_value(buf, desc.help);
-        buf.extend_from_slice(b"\n# TYPE ");
-        buf.extend_from_slice(self.name.as_bytes());
-        buf.push(b' ');
-        buf.extend_from_slice(desc.kind.as_str().as_bytes());
-        buf.push(b'\n');
-    }
-
-    fn values(&mut self, samples: &[(Labels<'_>, Value)]) {
-        let suffix: &[u8] = if self.counter { b"_total" } else { b"" };
-        let buf = &mut *self.buf;
-        for (labels, value) in samples {
-            let q = quoted(labels, self.scratch);
-            start(buf, self.name.as_bytes(), suffix, q);
-            match *value {
-                Value::Int(n) => write_u64(buf, n),
-                Value::Float(v) => write_f64(buf, v),
-            }
-            buf.push(b'\n');
-        }
-    }
-
-    fn value_with_exemplar(
-        &mut self,
-        labels: Labels<'_>,
-        value: Value,
-        exemplar: Option<Exemplar>,
-    ) {
-        self.values(&[(labels, value)]);
-        if let Some(e) = exemplar {
-            // Replace the line's newline with the exemplar and a newline.
-            self.buf.pop();
-            write_exemplar(self.buf, &e);
-            self.buf.push(b'\n');
-        }
-    }
-
-    fn histogram(&mut self, labels: Labels<'_>, reading: &HistogramReading<'_>) {
-        self.le.update(reading.shared_bounds(), write_canonical);
-        let q = quoted(&labels, self.scratch);
-        let buf = &mut *self.buf;
-        let name = self.name.as_bytes();
-        for (i, (&cumulative, le)) in reading.cumulative().iter().zip(self.le.pairs()).enumerate() {
-            buf.extend_from_slice(name);
-            buf.extend_from_slice(b"_bucket{");
-            if !q.is_empty() {
-                buf.extend_from_slice(q);
-                buf.push(b',');
-            }
-            buf.extend_from_slice(le);
-            buf.extend_from_slice(b"} ");
-            write_u64(buf, cumulative);
-            if let Some(e) = reading.exemplar(i) {
-                write_exemplar(buf, &e);
-            }
-            buf.push(b'\n');
-        }
-        start(buf, name, b"_count", q);
-        write_u64(buf, reading.count());
-        buf.push(b'\n');
-        start(buf, name, b"_sum", q);
-        write_f64(buf, reading.sum());
-        buf.push(b'\n');
-    }
 }
 
 #[cfg(test)]

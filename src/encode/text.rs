@@ -1,23 +1,16 @@
-//! The Prometheus text exposition format, version 0.0.4, written by hand.
-//!
-//! [`TextEncoder`] owns a reusable output buffer: after the first scrape has
-//! grown it, encoding a registry allocates nothing. A series' labels arrive
-//! already quoted (see [`crate::metrics::Labels::quoted`]) and each
-//! histogram family's `le="..."` texts are formatted once per scrape and
-//! reused for every series, so a sample line is a handful of `memcpy`s plus
-//! one number.
+//! The Prometheus text format, version 0.0.4.
 //!
 //! Layout, per family: `# HELP name text`, `# TYPE name type`, then one line
 //! per sample, `name{labels} value`. A histogram series writes its
 //! `_bucket{...,le="..."}` lines in ascending `le`, cumulative, ending with
-//! `le="+Inf"`, then `_sum` and `_count`.
+//! `le="+Inf"`, then `_sum` and `_count`. The lines themselves are written
+//! by `lines`, which OpenMetrics shares; this file holds the rules that
+//! make them 0.0.4.
 
-use std::sync::Arc;
-
-use crate::metrics::{FamilyDesc, HistogramReading, Labels, Registry, Value, Visitor};
+use super::lines::{Dialect, Lines};
+use crate::metrics::Registry;
 use crate::wire::escape::write_help;
-use crate::wire::label_forms::put_quoted;
-use crate::wire::number::{write_f64, write_u64};
+use crate::wire::number::write_f64;
 
 /// The Content-Type of a text-format scrape.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -38,11 +31,26 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// let text = std::str::from_utf8(encoder.encode(&registry)).unwrap();
 /// assert!(text.contains("# TYPE hits_total counter\nhits_total{page=\"home\"} 1\n"));
 /// ```
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct TextEncoder {
-    buf: Vec<u8>,
-    le: LeTexts,
-    scratch: Vec<u8>,
+    lines: Lines,
+}
+
+/// Text 0.0.4: help escapes only backslash and newline, bounds in Go's
+/// shortest form (`1`), `_sum` before `_count`, no exemplars, no trailer.
+enum Text {}
+
+impl Dialect for Text {
+    fn write_help(buf: &mut Vec<u8>, help: &str) {
+        write_help(buf, help);
+    }
+    fn write_le(buf: &mut Vec<u8>, bound: f64) {
+        write_f64(buf, bound);
+    }
+    const COUNTER_TOTAL: bool = false;
+    const COUNT_FIRST: bool = false;
+    const EXEMPLARS: bool = false;
+    const TRAILER: &'static [u8] = b"";
 }
 
 impl TextEncoder {
@@ -53,158 +61,12 @@ impl TextEncoder {
 
     /// Encodes every family of `registry` and returns the bytes.
     pub fn encode(&mut self, registry: &Registry) -> &[u8] {
-        self.buf.clear();
-        registry.read(&mut Writer {
-            buf: &mut self.buf,
-            le: &mut self.le,
-            scratch: &mut self.scratch,
-            name: "",
-        });
-        &self.buf
+        self.lines.encode::<Text>(registry)
     }
 
     /// The bytes of the last encode.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.buf
-    }
-}
-
-/// `le="..."` texts for one set of bucket bounds, rebuilt only when a
-/// histogram with other bounds comes along. The cache holds the bounds'
-/// `Arc`, so their allocation cannot be freed and reused while cached, and
-/// the same pointer means the same bounds.
-#[derive(Default)]
-pub(super) struct LeTexts {
-    bounds: Option<Arc<[f64]>>,
-    /// `le="0.005"`, … `le="+Inf"`: one more than `bounds`.
-    pairs: Vec<Vec<u8>>,
-}
-
-impl LeTexts {
-    /// Makes the texts those of `shared`, each bound written by `write`.
-    /// An encoder always passes the same `write`.
-    #[inline]
-    pub(super) fn update(&mut self, shared: &Arc<[f64]>, write: fn(&mut Vec<u8>, f64)) {
-        if !self.bounds.as_ref().is_some_and(|b| Arc::ptr_eq(b, shared)) {
-            self.rebuild(shared, write);
-        }
-    }
-
-    /// `le="..."` for every bound, then `le="+Inf"`.
-    pub(super) fn pairs(&self) -> &[Vec<u8>] {
-        &self.pairs
-    }
-
-    #[cold]
-    fn rebuild(&mut self, shared: &Arc<[f64]>, write: fn(&mut Vec<u8>, f64)) {
-        let bounds: &[f64] = shared;
-        self.bounds = Some(shared.clone());
-        self.pairs.resize_with(bounds.len() + 1, Vec::new);
-        for (pair, &b) in self
-            .pairs
-            .iter_mut()
-            .zip(bounds.iter().chain([&f64::INFINITY]))
-        {
-            pair.clear();
-            pair.extend_from_slice(b"le=\"");
-            write(pair, b);
-            pair.push(b'"');
-        }
-    }
-}
-
-/// The visitor: writes into the encoder's buffer.
-struct Writer<'e, 'r> {
-    buf: &'e mut Vec<u8>,
-    le: &'e mut LeTexts,
-    /// Quoted labels of a sample whose labels came as pairs (collectors).
-    scratch: &'e mut Vec<u8>,
-    /// The current family's name.
-    name: &'r str,
-}
-
-/// `labels` as `a="x",b="y"`: the series' own quoted text, or the pairs
-/// escaped into `scratch`.
-#[inline(always)]
-pub(super) fn quoted<'l>(labels: &Labels<'l>, scratch: &'l mut Vec<u8>) -> &'l [u8] {
-    match labels.quoted() {
-        Some(q) => q,
-        None => escape_pairs(labels, scratch),
-    }
-}
-
-#[cold]
-fn escape_pairs<'l>(labels: &Labels<'l>, scratch: &'l mut Vec<u8>) -> &'l [u8] {
-    scratch.clear();
-    put_quoted(scratch, labels.iter());
-    scratch
-}
-
-/// `name{suffix}{labels} ` (labels and braces only when there are any);
-/// shared by both text formats.
-#[inline]
-pub(super) fn start(buf: &mut Vec<u8>, name: &[u8], suffix: &[u8], quoted: &[u8]) {
-    buf.extend_from_slice(name);
-    buf.extend_from_slice(suffix);
-    if !quoted.is_empty() {
-        buf.push(b'{');
-        buf.extend_from_slice(quoted);
-        buf.push(b'}');
-    }
-    buf.push(b' ');
-}
-
-impl<'r> Visitor<'r> for Writer<'_, 'r> {
-    fn family(&mut self, desc: FamilyDesc<'r>) {
-        self.name = desc.name;
-        self.buf.extend_from_slice(b"# HELP ");
-        self.buf.extend_from_slice(desc.name.as_bytes());
-        self.buf.push(b' ');
-        write_help(self.buf, desc.help);
-        self.buf.extend_from_slice(b"\n# TYPE ");
-        self.buf.extend_from_slice(desc.name.as_bytes());
-        self.buf.push(b' ');
-        self.buf.extend_from_slice(desc.kind.as_str().as_bytes());
-        self.buf.push(b'\n');
-    }
-
-    fn values(&mut self, samples: &[(Labels<'_>, Value)]) {
-        let name = self.name.as_bytes();
-        let buf = &mut *self.buf;
-        for (labels, value) in samples {
-            let q = quoted(labels, self.scratch);
-            start(buf, name, b"", q);
-            match *value {
-                Value::Int(n) => write_u64(buf, n),
-                Value::Float(v) => write_f64(buf, v),
-            }
-            buf.push(b'\n');
-        }
-    }
-
-    fn histogram(&mut self, labels: Labels<'_>, reading: &HistogramReading<'_>) {
-        self.le.update(reading.shared_bounds(), write_f64);
-        let q = quoted(&labels, self.scratch);
-        let buf = &mut *self.buf;
-        let name = self.name.as_bytes();
-        for (&cumulative, le) in reading.cumulative().iter().zip(&self.le.pairs) {
-            buf.extend_from_slice(name);
-            buf.extend_from_slice(b"_bucket{");
-            if !q.is_empty() {
-                buf.extend_from_slice(q);
-                buf.push(b',');
-            }
-            buf.extend_from_slice(le);
-            buf.extend_from_slice(b"} ");
-            write_u64(buf, cumulative);
-            buf.push(b'\n');
-        }
-        start(buf, self.name.as_bytes(), b"_sum", q);
-        write_f64(buf, reading.sum());
-        buf.push(b'\n');
-        start(buf, self.name.as_bytes(), b"_count", q);
-        write_u64(buf, reading.count());
-        buf.push(b'\n');
+        self.lines.as_bytes()
     }
 }
 

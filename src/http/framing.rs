@@ -16,17 +16,17 @@ use tiny_http::{HTTPVersion, Request};
 pub(crate) const MAX_BODY_BYTES: u64 = 64 * 1024;
 
 /// What the request's head says, once checked.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
     /// Served; `body` says whether a body follows that must be consumed.
-    Ok { body: Body },
+    Ok { body: BodyFraming },
     /// Answered with this status and a close, never served.
     Reject(u16, &'static str),
 }
 
 /// How the body of an acceptable request is delimited.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub(crate) enum Body {
+pub(crate) enum BodyFraming {
     None,
     Length(u64),
     Chunked,
@@ -44,7 +44,7 @@ pub(crate) struct Head {
 }
 
 /// Checks the head of `request`.
-pub(crate) fn check(request: &Request) -> (Verdict, Head) {
+pub(crate) fn check(request: &Request) -> (Admission, Head) {
     let headers = request
         .headers()
         .iter()
@@ -56,7 +56,7 @@ pub(crate) fn check(request: &Request) -> (Verdict, Head) {
 pub(crate) fn check_head<'a>(
     version: &HTTPVersion,
     headers: impl Iterator<Item = (&'a str, &'a str)>,
-) -> (Verdict, Head) {
+) -> (Admission, Head) {
     let mut wants = Head::default();
     let mut hosts = 0;
     let mut length: Option<Result<u64, ()>> = None;
@@ -90,26 +90,26 @@ pub(crate) fn check_head<'a>(
         }
     }
     let verdict = if *version != HTTPVersion(1, 1) && *version != HTTPVersion(1, 0) {
-        Verdict::Reject(505, "only HTTP/1.0 and HTTP/1.1 are supported\n")
+        Admission::Reject(505, "only HTTP/1.0 and HTTP/1.1 are supported\n")
     } else if length.is_some() && chunked_last.is_some() {
-        Verdict::Reject(400, "Content-Length and Transfer-Encoding together\n")
+        Admission::Reject(400, "Content-Length and Transfer-Encoding together\n")
     } else if length == Some(Err(())) {
-        Verdict::Reject(400, "invalid or conflicting Content-Length\n")
+        Admission::Reject(400, "invalid or conflicting Content-Length\n")
     } else if chunked_last == Some(false) {
-        Verdict::Reject(400, "Transfer-Encoding must end with chunked\n")
+        Admission::Reject(400, "Transfer-Encoding must end with chunked\n")
     } else if *version == HTTPVersion(1, 1) && hosts != 1 {
-        Verdict::Reject(400, "an HTTP/1.1 request needs exactly one Host header\n")
+        Admission::Reject(400, "an HTTP/1.1 request needs exactly one Host header\n")
     } else {
         let body = match (length, chunked_last) {
-            (Some(Ok(0)), _) | (None, None) => Body::None,
-            (Some(Ok(n)), _) => Body::Length(n),
-            _ => Body::Chunked,
+            (Some(Ok(0)), _) | (None, None) => BodyFraming::None,
+            (Some(Ok(n)), _) => BodyFraming::Length(n),
+            _ => BodyFraming::Chunked,
         };
         match body {
-            Body::Length(n) if n > MAX_BODY_BYTES => {
-                Verdict::Reject(413, "request body too large\n")
+            BodyFraming::Length(n) if n > MAX_BODY_BYTES => {
+                Admission::Reject(413, "request body too large\n")
             }
-            body => Verdict::Ok { body },
+            body => Admission::Ok { body },
         }
     };
     (verdict, wants)
@@ -149,7 +149,7 @@ pub(crate) fn origin_form(target: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn v(version: (u8, u8), headers: &[(&str, &str)]) -> Verdict {
+    fn v(version: (u8, u8), headers: &[(&str, &str)]) -> Admission {
         check_head(&HTTPVersion(version.0, version.1), headers.iter().copied()).0
     }
 
@@ -157,12 +157,22 @@ mod tests {
 
     #[test]
     fn plain_requests_pass() {
-        assert_eq!(v((1, 1), &[HOST]), Verdict::Ok { body: Body::None });
-        assert_eq!(v((1, 0), &[]), Verdict::Ok { body: Body::None });
+        assert_eq!(
+            v((1, 1), &[HOST]),
+            Admission::Ok {
+                body: BodyFraming::None
+            }
+        );
+        assert_eq!(
+            v((1, 0), &[]),
+            Admission::Ok {
+                body: BodyFraming::None
+            }
+        );
         assert_eq!(
             v((1, 1), &[HOST, ("Content-Length", "12")]),
-            Verdict::Ok {
-                body: Body::Length(12)
+            Admission::Ok {
+                body: BodyFraming::Length(12)
             }
         );
         assert_eq!(
@@ -170,15 +180,15 @@ mod tests {
                 (1, 1),
                 &[HOST, ("content-length", "5"), ("Content-Length", "5")]
             ),
-            Verdict::Ok {
-                body: Body::Length(5)
+            Admission::Ok {
+                body: BodyFraming::Length(5)
             },
             "an identical repeat is one length"
         );
         assert_eq!(
             v((1, 1), &[HOST, ("Transfer-Encoding", "gzip, chunked")]),
-            Verdict::Ok {
-                body: Body::Chunked
+            Admission::Ok {
+                body: BodyFraming::Chunked
             }
         );
     }
@@ -186,7 +196,7 @@ mod tests {
     #[test]
     fn ambiguous_framing_is_rejected() {
         let bad = |h: &[(&str, &str)]| match v((1, 1), h) {
-            Verdict::Reject(400, _) => {}
+            Admission::Reject(400, _) => {}
             other => panic!("{h:?}: {other:?}"),
         };
         bad(&[
@@ -219,18 +229,21 @@ mod tests {
 
     #[test]
     fn host_version_and_size() {
-        assert!(matches!(v((1, 1), &[]), Verdict::Reject(400, _)));
-        assert!(matches!(v((1, 1), &[HOST, HOST]), Verdict::Reject(400, _)));
-        assert!(matches!(v((2, 0), &[HOST]), Verdict::Reject(505, _)));
-        assert!(matches!(v((0, 9), &[]), Verdict::Reject(505, _)));
+        assert!(matches!(v((1, 1), &[]), Admission::Reject(400, _)));
+        assert!(matches!(
+            v((1, 1), &[HOST, HOST]),
+            Admission::Reject(400, _)
+        ));
+        assert!(matches!(v((2, 0), &[HOST]), Admission::Reject(505, _)));
+        assert!(matches!(v((0, 9), &[]), Admission::Reject(505, _)));
         assert!(matches!(
             v((1, 1), &[HOST, ("Content-Length", "65537")]),
-            Verdict::Reject(413, _)
+            Admission::Reject(413, _)
         ));
         assert_eq!(
             v((1, 1), &[HOST, ("Content-Length", "65536")]),
-            Verdict::Ok {
-                body: Body::Length(65536)
+            Admission::Ok {
+                body: BodyFraming::Length(65536)
             }
         );
     }

@@ -67,7 +67,6 @@ use std::time::{Duration, Instant};
 
 use super::closing::Closing;
 use super::socket::{self, for_each_connection};
-use crate::metrics::{Collected, Collector, Desc, MetricType};
 
 /// How often the guard looks at the connections.
 pub(crate) const TICK: Duration = Duration::from_millis(100);
@@ -93,8 +92,10 @@ pub(crate) struct Limits {
     pub(crate) max_connections: usize,
 }
 
-/// What the guard has done, for metrics. Every field is a statistic or a
-/// hint written by the guard thread alone, so Relaxed is enough throughout.
+/// What the guard has done, for metrics. Each field has one writer (the
+/// guard thread, or for `worker_restarts` the server's `wait`), and each is
+/// a statistic or a hint that orders no other memory, so Relaxed is enough
+/// throughout.
 #[derive(Debug, Default)]
 pub(crate) struct GuardStats {
     /// Open connections at the last tick.
@@ -153,21 +154,21 @@ impl Observed {
 
 /// The guard's decision for one connection.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Verdict {
+pub(crate) enum Ruling {
     Keep,
     Idle,
     Oversized,
 }
 
 /// The idle and size rules.
-pub(crate) fn judge(o: &Observed, idle_timeout: Duration) -> Verdict {
+pub(crate) fn judge(o: &Observed, idle_timeout: Duration) -> Ruling {
     let idle_ms = idle_timeout.as_millis().min(u128::from(u32::MAX)) as u32;
     if o.since_sent_ms >= idle_ms {
-        Verdict::Idle
+        Ruling::Idle
     } else if o.bytes_received.saturating_sub(o.received_at_last_send) > MAX_UNANSWERED_BYTES {
-        Verdict::Oversized
+        Ruling::Oversized
     } else {
-        Verdict::Keep
+        Ruling::Keep
     }
 }
 
@@ -367,17 +368,15 @@ fn tick(
             stuck += 1;
         }
         match judge(&observed, limits.idle_timeout) {
-            Verdict::Idle => {
+            Ruling::Idle => {
                 sock.shutdown();
                 stats.closed_idle.fetch_add(1, Ordering::Relaxed);
             }
-            Verdict::Oversized => {
+            Ruling::Oversized => {
                 sock.shutdown();
                 stats.closed_oversized.fetch_add(1, Ordering::Relaxed);
             }
-            Verdict::Keep => {
-                live.push((sock.inode, entry.first_seen, observed.bytes_received == 0))
-            }
+            Ruling::Keep => live.push((sock.inode, entry.first_seen, observed.bytes_received == 0)),
         }
     });
     seen.retain(|_, r| r.tick == n);
@@ -428,66 +427,6 @@ pub(crate) fn raise_fd_limit() -> u64 {
     }
 }
 
-/// Exports [`GuardStats`] as tinymon_connections_open,
-/// tinymon_connections_closed_total{reason}, tinymon_connections_unreleased,
-/// tinymon_pool_nudges_total and tinymon_worker_restarts_total.
-pub(crate) struct GuardCollector(pub(crate) Arc<GuardStats>);
-
-const GUARD_DESCS: [Desc; 5] = [
-    Desc {
-        name: "tinymon_connections_closed_total",
-        help: "Connections the server closed on its own, by reason: idle (nothing sent for the idle timeout), oversized (request too large), shed (over the connection limit, closed before sending anything).",
-        kind: MetricType::Counter,
-    },
-    Desc {
-        name: "tinymon_connections_open",
-        help: "Client connections open at the connection guard's last look (every 100 ms).",
-        kind: MetricType::Gauge,
-    },
-    Desc {
-        name: "tinymon_pool_nudges_total",
-        help: "Times the connection guard woke tiny_http's thread pool for a request left waiting.",
-        kind: MetricType::Counter,
-    },
-    Desc {
-        name: "tinymon_connections_unreleased",
-        help: "Sockets no longer connected that tiny_http still holds open (it never releases a connection that sent an HTTP/2.0 request line); only a restart frees them.",
-        kind: MetricType::Gauge,
-    },
-    Desc {
-        name: "tinymon_worker_restarts_total",
-        help: "Worker threads replaced after a panic escaped the request handler.",
-        kind: MetricType::Counter,
-    },
-];
-
-impl Collector for GuardCollector {
-    fn descs(&self) -> &[Desc] {
-        &GUARD_DESCS
-    }
-
-    fn collect(&self, out: &mut Collected<'_, '_>) {
-        let s = &self.0;
-        // Without the guard thread these would be zeros that look like
-        // readings; only the server's own count is real there.
-        if cfg!(not(target_os = "linux")) {
-            out.sample(4, &[], s.worker_restarts.load(Ordering::Relaxed) as f64);
-            return;
-        }
-        for (reason, n) in [
-            ("idle", &s.closed_idle),
-            ("oversized", &s.closed_oversized),
-            ("shed", &s.shed),
-        ] {
-            out.sample(0, &[("reason", reason)], n.load(Ordering::Relaxed) as f64);
-        }
-        out.sample(1, &[], s.open.load(Ordering::Relaxed) as f64);
-        out.sample(2, &[], s.pool_nudges.load(Ordering::Relaxed) as f64);
-        out.sample(3, &[], s.unreleased.load(Ordering::Relaxed) as f64);
-        out.sample(4, &[], s.worker_restarts.load(Ordering::Relaxed) as f64);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -497,21 +436,21 @@ mod tests {
     #[test]
     fn idle_is_timed_from_the_last_byte_sent() {
         let fresh = Observed::default();
-        assert_eq!(judge(&fresh, IDLE), Verdict::Keep);
+        assert_eq!(judge(&fresh, IDLE), Ruling::Keep);
         let quiet = Observed {
             since_sent_ms: 30_000,
             ..fresh
         };
-        assert_eq!(judge(&quiet, IDLE), Verdict::Idle);
+        assert_eq!(judge(&quiet, IDLE), Ruling::Idle);
         let almost = Observed {
             since_sent_ms: 29_999,
             ..fresh
         };
-        assert_eq!(judge(&almost, IDLE), Verdict::Keep);
+        assert_eq!(judge(&almost, IDLE), Ruling::Keep);
         // A timeout beyond u32 milliseconds saturates instead of wrapping.
         assert_eq!(
             judge(&quiet, Duration::from_secs(u64::MAX / 2)),
-            Verdict::Keep
+            Ruling::Keep
         );
     }
 
@@ -524,14 +463,14 @@ mod tests {
         };
         assert_eq!(
             judge(&big, IDLE),
-            Verdict::Keep,
+            Ruling::Keep,
             "exactly the limit since the answer"
         );
         let over = Observed {
             bytes_received: big.bytes_received + 1,
             ..big
         };
-        assert_eq!(judge(&over, IDLE), Verdict::Oversized);
+        assert_eq!(judge(&over, IDLE), Ruling::Oversized);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::time::Duration;
 use tiny_http::{Request, Response};
 
 use super::clock::Started;
+use super::in_flight::InFlight;
 use super::labels::{method_label, status_label};
 use super::red_series::RedSeries;
 use crate::metrics::{Buckets, Family, Gauge, MetricError, NativeBuckets, Registry, TraceContext};
@@ -46,6 +47,14 @@ pub const SERVER_TYPE: &str = "http";
 pub struct RedMetrics {
     series: RedSeries,
     in_flight: Arc<Gauge>,
+}
+
+impl std::fmt::Debug for RedMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedMetrics")
+            .field("in_flight", &self.in_flight())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RedMetrics {
@@ -91,7 +100,7 @@ impl RedMetrics {
     /// read at run time can be leaked once, at start-up.
     #[inline]
     pub fn started(&self, method: &'static str, path: &'static str, trace: Option<&TraceContext>) {
-        self.series.started(method, path).inc_with_exemplar(trace);
+        self.count_start(method, path, trace);
         self.in_flight.inc();
     }
 
@@ -107,6 +116,51 @@ impl RedMetrics {
         trace: Option<&TraceContext>,
     ) {
         self.in_flight.dec();
+        self.record_end(method, path, status, elapsed, trace);
+    }
+
+    /// [`RedMetrics::started`], with the in-flight count held by the
+    /// result: a panic that unwinds past the request still counts it out.
+    #[inline]
+    pub(crate) fn begin(
+        &self,
+        method: &'static str,
+        path: &'static str,
+        trace: Option<&TraceContext>,
+    ) -> InFlight<'_> {
+        self.count_start(method, path, trace);
+        InFlight::enter(&self.in_flight)
+    }
+
+    /// [`RedMetrics::finished`] for a request [`RedMetrics::begin`] started.
+    #[inline]
+    pub(crate) fn end(
+        &self,
+        in_flight: InFlight<'_>,
+        method: &'static str,
+        path: &'static str,
+        status: &'static str,
+        elapsed: Duration,
+        trace: Option<&TraceContext>,
+    ) {
+        drop(in_flight);
+        self.record_end(method, path, status, elapsed, trace);
+    }
+
+    #[inline]
+    fn count_start(&self, method: &'static str, path: &'static str, trace: Option<&TraceContext>) {
+        self.series.started(method, path).inc_with_exemplar(trace);
+    }
+
+    #[inline]
+    fn record_end(
+        &self,
+        method: &'static str,
+        path: &'static str,
+        status: &'static str,
+        elapsed: Duration,
+        trace: Option<&TraceContext>,
+    ) {
         let (gauge, histogram) = self.series.finished(method, path, status);
         gauge.inc();
         histogram.observe_with_exemplar(elapsed.as_secs_f64(), trace);

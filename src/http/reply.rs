@@ -1,7 +1,7 @@
 //! What a handler answers; the server writes it out (see `respond`).
 
 /// A response body.
-pub(crate) enum Body {
+pub(crate) enum ReplyBody {
     /// Fixed text.
     Static(&'static str),
     /// Text built for this request.
@@ -26,7 +26,7 @@ pub(crate) enum Body {
 pub struct Reply<'a> {
     pub(crate) status: u16,
     pub(crate) content_type: &'static str,
-    pub(crate) body: Body,
+    pub(crate) body: ReplyBody,
     pub(crate) header: Option<(&'static str, &'a str)>,
     pub(crate) static_headers: &'static [(&'static str, &'static str)],
 }
@@ -40,7 +40,7 @@ impl<'a> Reply<'a> {
         Reply {
             status,
             content_type: TEXT,
-            body: Body::Static(body),
+            body: ReplyBody::Static(body),
             header: None,
             static_headers: &[],
         }
@@ -49,7 +49,7 @@ impl<'a> Reply<'a> {
     /// A plain-text answer built at run time.
     pub fn owned(status: u16, body: String) -> Self {
         Reply {
-            body: Body::Text(body),
+            body: ReplyBody::Text(body),
             ..Reply::text(status, "")
         }
     }
@@ -57,7 +57,7 @@ impl<'a> Reply<'a> {
     pub(crate) fn encoded(content_type: &'static str) -> Self {
         Reply {
             content_type,
-            body: Body::Encoded,
+            body: ReplyBody::Encoded,
             ..Reply::text(200, "")
         }
     }

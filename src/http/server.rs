@@ -40,7 +40,9 @@ use parking_lot::Mutex;
 
 use super::closing::Closing;
 use super::guard::{self, Limits};
-use super::service::{Connections, Service, Worker};
+use super::server_metrics::ServerMetrics;
+use super::service::{Connections, Service, WorkerScratch};
+use crate::metrics::MetricError;
 
 /// How long shutdown waits for in-flight requests.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_millis(4_500);
@@ -128,6 +130,10 @@ pub enum ServeError {
     Listen(SocketAddr, io::Error),
     /// The accept loop died while serving.
     Accept(String),
+    /// The server's statistics could not be registered in the service's
+    /// registry (another server registered them there already: see
+    /// [`Server::start_with`]).
+    Metrics(MetricError),
 }
 
 impl std::fmt::Display for ServeError {
@@ -140,6 +146,7 @@ impl std::fmt::Display for ServeError {
             ),
             ServeError::Listen(a, e) => write!(f, "cannot listen on {a}: {e}"),
             ServeError::Accept(e) => write!(f, "accepting connections failed: {e}"),
+            ServeError::Metrics(e) => write!(f, "cannot register the server's metrics: {e}"),
         }
     }
 }
@@ -287,6 +294,7 @@ impl Shared {
 pub struct Server<S> {
     shared: Arc<Shared>,
     service: Arc<Service<S>>,
+    metrics: ServerMetrics,
     addr: SocketAddr,
     /// Each worker sends whether it died of a panic when it ends.
     done: mpsc::Receiver<bool>,
@@ -319,11 +327,29 @@ impl<S: Send + Sync + 'static> Server<S> {
     }
 
     /// The same on a socket that is already listening (the one a
-    /// [`Stopped::Restart`] handed over); `settings.listen` is not used.
+    /// [`Stopped::Restart`] handed over to a new process);
+    /// `settings.listen` is not used.
+    ///
+    /// Both register the server's statistics ([`ServerMetrics`]) in the
+    /// service's registry.
     pub fn start_on(
         listener: TcpListener,
         settings: &ServerSettings,
         service: Arc<Service<S>>,
+    ) -> Result<Self, ServeError> {
+        check(settings)?;
+        let metrics = ServerMetrics::register(service.registry()).map_err(ServeError::Metrics)?;
+        Self::start_with(listener, settings, service, metrics)
+    }
+
+    /// [`Server::start_on`] recording into statistics registered before:
+    /// the way to start again in the same process on the same registry,
+    /// with the [`Server::metrics`] of the server that stopped.
+    pub fn start_with(
+        listener: TcpListener,
+        settings: &ServerSettings,
+        service: Arc<Service<S>>,
+        metrics: ServerMetrics,
     ) -> Result<Self, ServeError> {
         check(settings)?;
         let workers = settings.workers;
@@ -355,7 +381,7 @@ impl<S: Send + Sync + 'static> Server<S> {
                 idle_timeout: settings.idle_timeout,
                 max_connections: settings.max_connections,
             },
-            service.guard_stats.clone(),
+            metrics.stats().clone(),
             closing.clone(),
             guard_stop.clone(),
         )
@@ -380,6 +406,7 @@ impl<S: Send + Sync + 'static> Server<S> {
         let server = Server {
             shared,
             service,
+            metrics,
             addr: local,
             done,
             done_tx,
@@ -396,11 +423,12 @@ impl<S: Send + Sync + 'static> Server<S> {
     fn spawn_worker(&self, i: usize) -> io::Result<()> {
         let shared = self.shared.clone();
         let service = self.service.clone();
+        let metrics = self.metrics.clone();
         let done_tx = self.done_tx.clone();
         thread::Builder::new()
             .name(format!("worker-{i}"))
             .spawn(move || {
-                let died = supervised(|| work_loop(&shared, &service));
+                let died = supervised(|| work_loop(&shared, &service, &metrics));
                 let _ = done_tx.send(died);
             })
             .map(|_| ())
@@ -409,6 +437,11 @@ impl<S: Send + Sync + 'static> Server<S> {
     /// The bound address (useful with port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// This server's statistics.
+    pub fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
     }
 
     /// A handle for stopping the server from elsewhere (a signal thread).
@@ -428,8 +461,9 @@ impl<S: Send + Sync + 'static> Server<S> {
             match self.done.recv_timeout(Duration::from_millis(100)) {
                 Ok(true) if !self.shared.stopping.load(Ordering::Relaxed) => {
                     // A worker died serving: replace it.
-                    self.service
-                        .guard_stats
+                    // Relaxed: a statistic; `wait` alone writes it.
+                    self.metrics
+                        .stats()
                         .worker_restarts
                         .fetch_add(1, Ordering::Relaxed);
                     eprintln!("tinymon: a worker panicked outside its handler; starting another");
@@ -479,7 +513,7 @@ impl<S: Send + Sync + 'static> Server<S> {
     /// Begins the restart once the guard counts `max_unreleased` stuck
     /// connections (it updates the count every tick).
     fn restart_when_stuck(&self) {
-        let stuck = self.service.guard_stats.unreleased.load(Ordering::Relaxed);
+        let stuck = self.metrics.stats().unreleased.load(Ordering::Relaxed);
         if self.max_unreleased == 0
             || stuck < self.max_unreleased as u64
             || self.shared.stopping.load(Ordering::Relaxed)
@@ -551,11 +585,16 @@ pub fn loopback_for(listen: SocketAddr) -> SocketAddr {
     SocketAddr::new(ip, listen.port())
 }
 
-fn work_loop<S: Send + Sync + 'static>(shared: &Shared, service: &Service<S>) {
-    let mut worker = Worker::default();
+fn work_loop<S: Send + Sync + 'static>(
+    shared: &Shared,
+    service: &Service<S>,
+    metrics: &ServerMetrics,
+) {
+    let mut worker = WorkerScratch::default();
     let conns = Connections {
         closing: &shared.closing,
         stopping: &shared.stopping,
+        over_limit: &metrics.stats().over_limit,
     };
     while !shared.stopping.load(Ordering::Relaxed) {
         // A timeout rather than a plain recv(): an unblock meant for one
@@ -653,6 +692,7 @@ mod tests {
         let service = Arc::new(service);
         let server = Server::start(&settings, service.clone()).unwrap();
         let addr = server.addr();
+        let metrics = server.metrics().clone();
         let stop = server.shutdown_handle();
         let waiter = thread::spawn(move || server.wait());
         DIE_ON_NEXT_REQUEST.store(true, Ordering::Relaxed);
@@ -660,7 +700,7 @@ mod tests {
         // answers it with an empty 500 or the connection ends.
         let _ = status(addr, "/slow");
         let started = Instant::now();
-        while service.guard_stats.worker_restarts.load(Ordering::Relaxed) == 0 {
+        while metrics.worker_restarts() == 0 {
             assert!(started.elapsed() < Duration::from_secs(5), "no restart");
             thread::sleep(Duration::from_millis(20));
         }
@@ -677,10 +717,7 @@ mod tests {
             took < Duration::from_millis(550),
             "{took:?}: the pool shrank"
         );
-        assert_eq!(
-            service.guard_stats.worker_restarts.load(Ordering::Relaxed),
-            1
-        );
+        assert_eq!(metrics.worker_restarts(), 1);
         stop.shutdown();
         assert!(waiter.join().unwrap().is_ok());
     }

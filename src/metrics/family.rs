@@ -100,6 +100,17 @@ pub struct Family<M: Metric, const N: usize> {
     _owns: PhantomData<Box<Series<M>>>,
 }
 
+impl<M: Metric, const N: usize> std::fmt::Debug for Family<M, N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Family")
+            .field("name", &self.name)
+            .field("label_names", &self.label_names)
+            .field("series", &self.len())
+            .field("cap", &self.cap)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The parts of a new family that do not depend on its metric type, built
 /// by one function rather than by a copy per family type.
 struct Head {

@@ -119,6 +119,15 @@ pub struct Registry {
     all: Mutex<Vec<Arc<Snapshot>>>,
 }
 
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.snapshot().entries.iter().map(|e| &*e.name).collect();
+        f.debug_struct("Registry")
+            .field("families", &names)
+            .finish()
+    }
+}
+
 impl Default for Registry {
     fn default() -> Self {
         Self::new()
