@@ -2,8 +2,8 @@
 //! exposition encoder and a tiny_http instrumentation layer.
 //!
 //! - [`metrics`]: lock-free counters, gauges, histograms, label families
-//!   and the registry; metric types hand out readings and never format
-//!   bytes.
+//!   and the registry; metric types hand out readings, and write no
+//!   exposition format.
 //! - [`encode`]: the exposition formats, each a visitor over the readings.
 //! - [`process`]: `process_*` values read from the operating system at
 //!   scrape time (/proc on Linux).
@@ -37,7 +37,7 @@
 //! assert!(text.contains("checkout_seconds_bucket{le=\"0.05\"} 1\n"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![warn(missing_docs, unreachable_pub)]
+#![warn(missing_docs, unreachable_pub, missing_debug_implementations)]
 
 pub mod encode;
 #[cfg(unix)]

@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use std::time::Duration;
-use tinymon::http::loopback_for;
+use tinymon::http::ServerSettings;
 
 /// Default `--listen`.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
@@ -203,7 +203,11 @@ pub fn parse(args: &[String], env: impl Fn(&str) -> Option<String>) -> Result<Co
                         Some(v) => parse_listen("TINYMON_LISTEN", &v)?,
                         None => parse_listen("default", DEFAULT_LISTEN)?,
                     };
-                    format!("http://{}/healthz", loopback_for(listen))
+                    let settings = ServerSettings {
+                        listen,
+                        ..ServerSettings::default()
+                    };
+                    format!("http://{}/healthz", settings.local_addr())
                 }
             };
             let timeout = match flags.value("--timeout-ms") {

@@ -84,7 +84,7 @@ const LEN: u32 = 2;
 /// assert_eq!(bytes[1], 1 << 3 | 2);
 /// assert_eq!(&bytes[3..11], b"up_gauge");
 /// ```
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct ProtobufEncoder {
     buf: Vec<u8>,
     /// A sign's packed native-bucket deltas, whose length precedes them.

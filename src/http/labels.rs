@@ -1,12 +1,16 @@
 //! The label values the middleware records, drawn from fixed sets.
 //!
-//! No request can invent a label value: the path label is a route template or
+//! No request can invent a label value: the type label is [`SERVER_TYPE`],
+//! the path label is a route template or
 //! [`UNMATCHED`], the method is one of the nine standard methods or
 //! [`OTHER_METHOD`], and the status is one of the 500 codes 100–599. That is
 //! what keeps the number of series bounded whatever clients send.
 
 use once_cell::sync::Lazy;
 use tiny_http::Method;
+
+/// The `type` label of requests a server handles.
+pub const SERVER_TYPE: &str = "http";
 
 /// The `path` label of every request that matched no route.
 pub const UNMATCHED: &str = "<unmatched>";

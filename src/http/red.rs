@@ -28,9 +28,6 @@ use super::labels::{method_label, status_label};
 use super::red_series::RedSeries;
 use crate::metrics::{Buckets, Family, Gauge, MetricError, NativeBuckets, Registry, TraceContext};
 
-/// The `type` label of requests a server handles.
-pub const SERVER_TYPE: &str = "http";
-
 /// Handles to the RED families of one server.
 ///
 /// ```

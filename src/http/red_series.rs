@@ -32,8 +32,8 @@ use std::ptr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use super::red::SERVER_TYPE;
-use crate::metrics::{ExemplarCounter, Family, Gauge, Histogram, LabelHash};
+use super::labels::SERVER_TYPE;
+use crate::metrics::{ExemplarCounter, Family, Gauge, Histogram, LabelKey};
 
 /// The families a request's series live in, and the thread's last series.
 pub(super) struct RedSeries {
@@ -115,7 +115,7 @@ impl RedSeries {
         }
         let family = &*self.requests_total;
         let counter = family.get_or_create(&[SERVER_TYPE, method, path]);
-        if !ptr::eq(counter, family.overflow()) {
+        if !family.is_overflow(counter) {
             STARTED.with(|c| {
                 c.set(LastStarted {
                     owner: self.owner,
@@ -149,11 +149,10 @@ impl RedSeries {
         }
         let labels = [SERVER_TYPE, method, path, status];
         // Both families have these labels: hash them once.
-        let hash = LabelHash::of(&labels);
-        let gauge = self.requests_status.get_or_create_hashed(&labels, hash);
-        let histogram = self.request_seconds.get_or_create_hashed(&labels, hash);
-        if !ptr::eq(gauge, self.requests_status.overflow())
-            && !ptr::eq(histogram, self.request_seconds.overflow())
+        let key = LabelKey::new(&labels);
+        let gauge = self.requests_status.get_or_create_by_key(&key);
+        let histogram = self.request_seconds.get_or_create_by_key(&key);
+        if !self.requests_status.is_overflow(gauge) && !self.request_seconds.is_overflow(histogram)
         {
             FINISHED.with(|c| {
                 c.set(LastFinished {

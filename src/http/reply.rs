@@ -1,4 +1,4 @@
-//! What a handler answers; the server writes it out (see `respond`).
+//! What a handler answers; the server writes it out (see `raw_response`).
 
 /// A response body.
 pub(crate) enum ReplyBody {
@@ -29,6 +29,17 @@ pub struct Reply<'a> {
     pub(crate) body: ReplyBody,
     pub(crate) header: Option<(&'static str, &'a str)>,
     pub(crate) static_headers: &'static [(&'static str, &'static str)],
+}
+
+impl std::fmt::Debug for Reply<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .field("header", &self.header)
+            .field("static_headers", &self.static_headers)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Content type of every plain-text answer.

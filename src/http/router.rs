@@ -9,6 +9,8 @@
 //! body). A path that matches a template without a handler for the method is
 //! answered 405 with an `Allow` header listing the methods it has.
 
+use std::fmt;
+
 use tiny_http::Method;
 
 /// A route's name in metrics and its matching rule, e.g. `/users/{id}`.
@@ -77,6 +79,30 @@ struct Entry<H> {
 /// Templates with their handlers, tried in the order they were added.
 pub struct Router<H> {
     entries: Vec<Entry<H>>,
+}
+
+impl<H> fmt::Debug for RouteMatch<'_, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RouteMatch::Found(t, _) => f.debug_tuple("Found").field(t).finish_non_exhaustive(),
+            RouteMatch::MethodNotAllowed(t, allow) => f
+                .debug_tuple("MethodNotAllowed")
+                .field(t)
+                .field(allow)
+                .finish(),
+            RouteMatch::NotFound => f.write_str("NotFound"),
+        }
+    }
+}
+
+/// The templates and their methods (handlers are functions or closures,
+/// which have no `Debug`).
+impl<H> fmt::Debug for Router<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.entries.iter().map(|e| (e.template, &e.allow)))
+            .finish()
+    }
 }
 
 impl<H> Default for Router<H> {

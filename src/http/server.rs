@@ -79,6 +79,37 @@ pub struct ServerSettings {
     pub max_unreleased: usize,
 }
 
+impl ServerSettings {
+    /// Where a client on this host reaches a server with these settings:
+    /// `listen` itself, or loopback when `listen` is the unspecified
+    /// address (what a health check probes, and the server itself uses to
+    /// wake its own accept).
+    ///
+    /// ```
+    /// use tinymon::http::ServerSettings;
+    /// let at = |listen: &str| {
+    ///     let settings = ServerSettings { listen: listen.parse().unwrap(), ..Default::default() };
+    ///     settings.local_addr().to_string()
+    /// };
+    /// assert_eq!(at("0.0.0.0:8080"), "127.0.0.1:8080");
+    /// assert_eq!(at("[::]:80"), "[::1]:80");
+    /// assert_eq!(at("10.0.0.2:80"), "10.0.0.2:80");
+    /// ```
+    pub fn local_addr(&self) -> SocketAddr {
+        loopback_for(self.listen)
+    }
+}
+
+/// `listen`, or loopback in its family when it is the unspecified address.
+fn loopback_for(listen: SocketAddr) -> SocketAddr {
+    let ip: IpAddr = match listen.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
+        IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
 impl Default for ServerSettings {
     /// 127.0.0.1:8080, 8 workers, 30 s idle timeout, 2048 connections,
     /// no restarts, process limits untouched.
@@ -302,9 +333,29 @@ pub struct Server<S> {
     max_unreleased: usize,
 }
 
+impl<S> std::fmt::Debug for Server<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .field("workers", &self.shared.workers)
+            .field("metrics", &self.metrics)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A handle that can stop the server from another thread.
 #[derive(Clone)]
 pub struct ShutdownHandle(Arc<Shared>);
+
+impl std::fmt::Debug for ShutdownHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Relaxed: a hint, as everywhere `stopping` is read.
+        let stopping = self.0.stopping.load(Ordering::Relaxed);
+        f.debug_struct("ShutdownHandle")
+            .field("stopping", &stopping)
+            .finish()
+    }
+}
 
 impl ShutdownHandle {
     /// Begins a graceful shutdown (idempotent).
@@ -565,24 +616,6 @@ fn set_nodelay(fd: i32) -> io::Result<()> {
 /// Runs `body`; true when it ended in a panic (which is contained here).
 fn supervised(body: impl FnOnce()) -> bool {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).is_err()
-}
-
-/// The address to reach a server listening on `listen` from the same host:
-/// `listen` itself, or loopback when it is the unspecified address.
-///
-/// ```
-/// use tinymon::http::loopback_for;
-/// assert_eq!(loopback_for("0.0.0.0:8080".parse().unwrap()).to_string(), "127.0.0.1:8080");
-/// assert_eq!(loopback_for("[::]:80".parse().unwrap()).to_string(), "[::1]:80");
-/// assert_eq!(loopback_for("10.0.0.2:80".parse().unwrap()).to_string(), "10.0.0.2:80");
-/// ```
-pub fn loopback_for(listen: SocketAddr) -> SocketAddr {
-    let ip: IpAddr = match listen.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => Ipv4Addr::LOCALHOST.into(),
-        IpAddr::V6(ip) if ip.is_unspecified() => Ipv6Addr::LOCALHOST.into(),
-        ip => ip,
-    };
-    SocketAddr::new(ip, listen.port())
 }
 
 fn work_loop<S: Send + Sync + 'static>(

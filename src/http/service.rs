@@ -9,7 +9,7 @@
 //! - **answer**: consume any body and run the handler or the scrape (a
 //!   panic in either becomes a 500), then record status and duration;
 //! - **persist**: decide whether the connection stays open, and send the
-//!   answer (see `respond`).
+//!   answer (see `raw_response`).
 //!
 //! The in-flight gauges are held by guards (see `in_flight`), so a panic
 //! that escapes every `catch_unwind` and kills the worker still counts its
@@ -33,9 +33,9 @@ use super::closing::Closing;
 use super::framing::{self, Admission, BodyFraming, Head, MAX_BODY_BYTES};
 use super::in_flight::InFlight;
 use super::labels::{method_label, status_label, UNMATCHED};
+use super::raw_response::{write_answer, Answer, DateCache, Persistence};
 use super::red::RedMetrics;
 use super::reply::{Reply, ReplyBody};
-use super::respond::{write_answer, Answer, DateCache, Persistence};
 use super::router::{RouteMatch, Router};
 use super::service_metrics::ServiceMetrics;
 use super::socket::ConnSocket;

@@ -57,6 +57,14 @@ pub struct Collected<'c, 'r> {
     next: usize,
 }
 
+impl std::fmt::Debug for Collected<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collected")
+            .field("descs", &self.descs)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<'c, 'r> Collected<'c, 'r> {
     pub(crate) fn new(descs: &'r [Desc], out: &'c mut dyn Visitor<'r>) -> Self {
         Collected {

@@ -3,7 +3,9 @@
 //! # Lookup without locks or allocation
 //!
 //! Series are kept in an insert-only open-addressing hash table of
-//! `AtomicPtr`s, sized at twice the series cap so it never fills. Looking up
+//! `AtomicPtr`s, sized at the power of two at or above twice the series
+//! cap, so it never fills (256 KiB of pointers for the default cap of
+//! 10,000: 32,768 slots). Looking up
 //! an existing series hashes the label values, probes, and compares: plain
 //! atomic loads, no lock, no allocation. A new series is built off to the
 //! side and published with one compare-and-swap into the empty slot the probe
@@ -38,6 +40,7 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
 use once_cell::race::OnceBox;
 
+use super::label_key::LabelKey;
 use super::labels::LabelSet;
 use super::zeroed::zeroed_slice;
 use super::{Counter, FamilyDesc, Labels, Metric, MetricError, MetricType, Value, Visitor};
@@ -45,7 +48,8 @@ use super::{Counter, FamilyDesc, Labels, Metric, MetricError, MetricType, Value,
 /// The series cap a family gets unless built with [`Family::with_series_cap`].
 pub const DEFAULT_SERIES_CAP: usize = 10_000;
 
-/// The largest series cap accepted (the table is sized at twice the cap).
+/// The largest series cap accepted (the table is the power of two at or
+/// above twice the cap).
 pub const MAX_SERIES_CAP: usize = 1 << 24;
 
 /// Every label value of a family's overflow series: label sets past the
@@ -247,29 +251,39 @@ impl<M: Metric, const N: usize> Family<M, N> {
     /// creates a series.
     #[inline]
     pub fn get_or_create(&self, values: &[&str; N]) -> &M {
-        self.get_or_create_hashed(values, LabelHash::of(values))
+        self.get_or_create_by_key(&LabelKey::new(values))
     }
 
-    /// [`Family::get_or_create`] with the hash of `values` computed by the
-    /// caller, who looks the same label values up in several families.
+    /// [`Family::get_or_create`] with the label values hashed by the
+    /// caller, who looks the same values up in several families.
     #[inline]
-    pub(crate) fn get_or_create_hashed(&self, values: &[&str; N], hash: LabelHash) -> &M {
-        match self.find(values, hash.0) {
+    pub fn get_or_create_by_key(&self, key: &LabelKey<'_, N>) -> &M {
+        match self.find(key.values(), key.hash()) {
             Ok(metric) => metric,
-            Err((hash, at)) => self.insert(values, hash, at),
+            Err(at) => self.insert(key.values(), key.hash(), at),
         }
     }
 
     /// The series for `values` if it exists; never creates one.
     #[inline]
     pub fn get(&self, values: &[&str; N]) -> Option<&M> {
-        self.find(values, LabelHash::of(values).0).ok()
+        self.find(values, LabelKey::new(values).hash()).ok()
     }
 
-    /// Probes for `values`: the series, or its hash and the empty slot the
-    /// probe ended on.
+    /// Whether `metric` is this family's overflow series: what a lookup
+    /// past the series cap returns. A caller that caches handles by label
+    /// values should not cache that one, or later lookups of the same
+    /// values would skip the `overflowed` count.
     #[inline]
-    fn find(&self, values: &[&str; N], hash: u64) -> Result<&M, (u64, usize)> {
+    pub fn is_overflow(&self, metric: &M) -> bool {
+        self.overflow
+            .get()
+            .is_some_and(|s| ptr::eq(&s.metric, metric))
+    }
+
+    /// Probes for `values`: the series, or the empty slot the probe ended on.
+    #[inline]
+    fn find(&self, values: &[&str; N], hash: u64) -> Result<&M, usize> {
         let mask = self.slots.len() - 1;
         let mut at = hash as usize & mask;
         loop {
@@ -277,7 +291,7 @@ impl<M: Metric, const N: usize> Family<M, N> {
             // pointer comes with the fully built series behind it.
             let p = self.slots[at].load(Ordering::Acquire);
             if p.is_null() {
-                return Err((hash, at));
+                return Err(at);
             }
             // SAFETY: a non-null slot points to a series published by
             // `insert`, which is never freed before the family (`Drop`), and
@@ -287,6 +301,24 @@ impl<M: Metric, const N: usize> Family<M, N> {
                 return Ok(&series.metric);
             }
             at = (at + 1) & mask;
+        }
+    }
+
+    /// Slots a lookup of `key` visits before it finds its series (or an
+    /// empty slot).
+    #[cfg(test)]
+    pub(super) fn probe_len(&self, key: &LabelKey<'_, N>) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut at = key.hash() as usize & mask;
+        let mut visited = 1;
+        loop {
+            let p = self.slots[at].load(Ordering::Acquire);
+            // SAFETY: as in `find`.
+            if p.is_null() || unsafe { &*p }.matches(key.hash(), key.values()) {
+                return visited;
+            }
+            at = (at + 1) & mask;
+            visited += 1;
         }
     }
 
@@ -441,71 +473,6 @@ impl<M: Metric, const N: usize> Drop for Family<M, N> {
                 drop(unsafe { Box::from_raw(p) });
             }
         }
-    }
-}
-
-/// The hash of a label set, the same in every family.
-#[derive(Clone, Copy)]
-pub(crate) struct LabelHash(u64);
-
-impl LabelHash {
-    #[inline]
-    pub(crate) fn of(values: &[&str]) -> Self {
-        LabelHash(hash_label_values(values))
-    }
-}
-
-/// FxHash-style word-at-a-time hash of label values with a murmur3 finish.
-/// Label values in this service come from fixed sets (routes, methods,
-/// statuses), and the series cap bounds the table, so a keyed hash is not
-/// needed to resist flooding; collisions cost a comparison, never a wrong
-/// series.
-#[inline]
-fn hash_label_values(values: &[&str]) -> u64 {
-    const K: u64 = 0x517c_c1b7_2722_0a95;
-    let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
-    let mut h = values.len() as u64;
-    for v in values {
-        let b = v.as_bytes();
-        let n = b.len();
-        // The length in the top bits separates ["ab", ""] from ["a", "b"].
-        let len_tag = (n as u64) << 56;
-        if n <= 8 {
-            h = mix(h, read_short(b) ^ len_tag);
-        } else {
-            let mut at = 0;
-            while at + 8 < n {
-                h = mix(h, read_u64(&b[at..]));
-                at += 8;
-            }
-            // The last word overlaps the previous one instead of padding.
-            h = mix(h, read_u64(&b[n - 8..]) ^ len_tag);
-        }
-    }
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^ (h >> 33)
-}
-
-#[inline]
-fn read_u64(b: &[u8]) -> u64 {
-    u64::from_le_bytes(b[..8].try_into().expect("8 bytes"))
-}
-
-/// Up to 8 bytes as one word, with overlapping loads rather than a copy.
-#[inline]
-fn read_short(b: &[u8]) -> u64 {
-    let n = b.len();
-    if n == 8 {
-        read_u64(b)
-    } else if n >= 4 {
-        let lo = u32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
-        let hi = u32::from_le_bytes(b[n - 4..].try_into().expect("4 bytes"));
-        u64::from(lo) | u64::from(hi) << 32
-    } else if n > 0 {
-        u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16
-    } else {
-        0
     }
 }
 
@@ -673,27 +640,5 @@ mod tests {
             Some(MetricError::ReservedLabelName("le".into()))
         );
         assert!(Family::<Gauge, 1>::new("c", "help", ["le"]).is_ok());
-    }
-
-    #[test]
-    fn hash_spreads_similar_values() {
-        let mut seen = std::collections::HashSet::new();
-        for i in 0..crate::metrics::stress(10_000) {
-            let v = format!("/api/v1/items/{i}");
-            assert!(seen.insert(hash_label_values(&["GET", &v]) & 0xffff_ffff));
-        }
-        for n in 0..=20 {
-            let v = "x".repeat(n);
-            assert!(seen.insert(hash_label_values(&[&v])), "length {n}");
-        }
-    }
-
-    #[test]
-    fn hash_separates_boundaries() {
-        assert_ne!(
-            hash_label_values(&["ab", ""]),
-            hash_label_values(&["a", "b"])
-        );
-        assert_ne!(hash_label_values(&["a"]), hash_label_values(&["a", ""]));
     }
 }

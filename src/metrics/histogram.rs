@@ -35,7 +35,7 @@
 //!    `n - c`; the scrape waits until that set's buckets add up to that:
 //!    every observation that chose it has finished, and none can start on
 //!    it again;
-//! 4. reads it, and adds the two readings into the `cumulative` slice and
+//! 4. reads it, and adds the two readings into the `buckets` slice and
 //!    the native totals it holds: every observation begun before the flip,
 //!    exactly once, so buckets, sum and count agree;
 //! 5. hands the totals to the caller as a [`HistogramReading`] while it
@@ -305,8 +305,10 @@ impl Drop for Histogram {
 /// walks it.
 #[derive(Debug)]
 struct Reading {
-    /// Cumulative counts, 8 bytes a bucket.
-    cumulative: Box<[u64]>,
+    /// Counts per bucket, 8 bytes a bucket, while the pairs are gathered;
+    /// `read` then sums them in place into the cumulative counts it hands
+    /// out.
+    buckets: Box<[u64]>,
     /// Native totals (absolute per bucket, not cumulative), for the pages
     /// some pair has claimed.
     native: PagedCounts,
@@ -334,7 +336,7 @@ impl Histogram {
             pairs: zeroed_slice(thread_slot::slots() + 1),
             exemplars,
             scrape: Mutex::new(Reading {
-                cumulative: vec![0; len].into(),
+                buckets: vec![0; len].into(),
                 native: PagedCounts::default(),
             }),
         }
@@ -533,8 +535,8 @@ impl Histogram {
     /// observers never do.
     pub fn read<R>(&self, f: impl FnOnce(&HistogramReading<'_>) -> R) -> R {
         let mut reading = self.scrape.lock();
-        let Reading { cumulative, native } = &mut *reading;
-        cumulative.fill(0);
+        let Reading { buckets, native } = &mut *reading;
+        buckets.fill(0);
         native.clear();
         let mut sum = 0.0;
         let shared = self.pairs.len() - 1;
@@ -542,17 +544,17 @@ impl Histogram {
             // Acquire: pairs with `new_shard`'s Release and `new_shared`'s
             // compare-exchange, so the pair's zeroes are seen.
             if let Some(block) = std::ptr::NonNull::new(pair.load(Ordering::Acquire)) {
-                self.gather(block, i == shared, cumulative, native, &mut sum);
+                self.gather(block, i == shared, buckets, native, &mut sum);
             }
         }
         let mut total = 0;
-        for c in cumulative.iter_mut() {
+        for c in buckets.iter_mut() {
             total += *c;
             *c = total;
         }
         f(&HistogramReading {
             bounds: &self.buckets.bounds,
-            cumulative,
+            cumulative: buckets,
             sum,
             count: total,
             exemplars: &self.exemplars,

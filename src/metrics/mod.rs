@@ -20,12 +20,13 @@ mod exemplar_counter;
 mod family;
 mod gauge;
 mod histogram;
+mod label_key;
 mod labels;
 mod native;
 mod native_pages;
-mod read;
 mod registry;
 mod thread_slot;
+mod visitor;
 mod zeroed;
 
 pub use collector::{Collected, Collector, Desc};
@@ -33,18 +34,16 @@ pub use counter::Counter;
 pub use error::MetricError;
 pub use exemplar::{Exemplar, TraceContext};
 pub use exemplar_counter::ExemplarCounter;
-// For the HTTP layer's series cache; it is Unix-only.
-#[cfg_attr(not(unix), allow(unused_imports))]
-pub(crate) use family::LabelHash;
 pub use family::{Family, DEFAULT_SERIES_CAP, MAX_SERIES_CAP, OVERFLOW_LABEL_VALUE};
 pub use gauge::Gauge;
 pub use histogram::{Buckets, Histogram, HistogramSnapshot, DEFAULT_BUCKETS};
+pub use label_key::LabelKey;
 pub use labels::{LabelIter, Labels};
 pub use native::{
     NativeBucketIter, NativeBuckets, NativeReading, NativeSnapshot, MAX_NATIVE_BUCKETS,
 };
-pub use read::{FamilyDesc, HistogramReading, MetricType, Value, Visitor};
 pub use registry::{default_registry, Registry, SERIES_DROPPED};
+pub use visitor::{FamilyDesc, HistogramReading, MetricType, Value, Visitor};
 
 /// A value type a [`Family`] can hold.
 pub trait Metric: Send + Sync + 'static {

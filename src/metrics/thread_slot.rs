@@ -1,15 +1,15 @@
-//! A small number per thread, so that a histogram can give each of the first
-//! few threads that observe it a shard no other thread writes.
+//! A small number per thread, so that a counter or a histogram can give
+//! each of the first few threads that write it a shard no other thread
+//! writes.
 //!
-//! A shard with a single writer needs no atomic read-modify-write for its
-//! counts: its owner adds with a plain load and store, and only announces
-//! each observation to scrapes (see `histogram.rs`). That is what makes a
-//! held histogram cheaper than a lock, and it keeps two threads off each
-//! other's cache lines. The price is memory, a shard in every histogram a
-//! slot's thread observes, so there are only as many slots as the machine
-//! has cores (at most [`MAX_SLOTS`]); a thread that finds none free uses
-//! the histogram's shared set of counts, which any number of threads may
-//! write.
+//! A shard with a single writer needs no atomic read-modify-write: a
+//! histogram shard's owner adds with a plain load and store, and only
+//! announces each observation to scrapes (see `histogram.rs`); a counter's
+//! word per slot (see `counter.rs`) keeps two threads off each other's
+//! cache line. The price is memory, a shard in every metric a slot's
+//! thread writes, so there are only as many slots as the machine has
+//! cores (at most [`MAX_SLOTS`]); a thread that finds none free uses the
+//! metric's shared counts, which any number of threads may write.
 //!
 //! A slot is claimed on a thread's first observation and given back when
 //! the thread exits, so short-lived threads do not use slots up. A thread
@@ -55,14 +55,14 @@ impl Drop for SlotReturn {
 }
 
 /// How many slots there are: the cores online, at most [`MAX_SLOTS`].
-/// Every histogram has room for this many single-writer shards.
+/// Every counter and histogram has room for this many single-writer shards.
 pub(crate) fn slots() -> usize {
     static SLOTS: OnceLock<usize> = OnceLock::new();
     *SLOTS.get_or_init(|| online_cpus().clamp(1, MAX_SLOTS))
 }
 
 /// The cores online. `sysconf` rather than `available_parallelism`, whose
-/// cgroup parsing costs 10 KB of binary; it ignores CPU quotas and
+/// cgroup parsing costs 10 KB of the stripped release binary; it ignores CPU quotas and
 /// affinity, which only means more shards than the process uses.
 #[cfg(unix)]
 fn online_cpus() -> usize {

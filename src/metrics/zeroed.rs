@@ -97,7 +97,8 @@ const SLACK: usize = LINE_ALIGN / size_of::<AtomicU64>() - 1;
 /// [`lines`] gives the `words` that start on a [`LINE_ALIGN`] boundary.
 /// Free it with [`free_lines`] and the same `words`. (Allocated with the
 /// slice's own alignment and `SLACK` words more, not with a 128-byte
-/// alignment: that would bring in glibc's `memalign`, 3 KB of binary.)
+/// alignment: that would bring in glibc's `memalign`, 3 KB of the stripped
+/// release binary.)
 pub(crate) fn zeroed_lines(words: usize) -> ptr::NonNull<AtomicU64> {
     ptr::NonNull::from(Box::leak(zeroed_slice::<AtomicU64>(words + SLACK))).cast()
 }

@@ -1,6 +1,9 @@
 //! Readings: how a metric hands its values to whoever writes them out.
 //!
-//! Metric types know nothing about any wire format. At scrape time the
+//! Metric types write no exposition format. (A series' label set does keep
+//! its labels in the two forms the encoders copy, quoted text and protobuf
+//! pairs, built once by `crate::wire` when the series is made; see
+//! `labels`.) At scrape time the
 //! registry walks its families and calls a [`Visitor`] with each family's
 //! description and each series' reading: one [`Value`] for counters and
 //! gauges, a [`HistogramReading`] for histograms. An encoder is a visitor
@@ -90,6 +93,17 @@ pub struct HistogramReading<'a> {
     pub(super) count: u64,
     /// The native buckets, when the histogram keeps them.
     pub(super) native: Option<NativeReading<'a>>,
+}
+
+impl std::fmt::Debug for HistogramReading<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistogramReading")
+            .field("bounds", &self.bounds)
+            .field("cumulative", &self.cumulative)
+            .field("sum", &self.sum)
+            .field("count", &self.count)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> HistogramReading<'a> {
