@@ -6,11 +6,8 @@ use libfuzzer_sys::fuzz_target;
 use tiny_http::Method;
 use tinymon::http::{RouteMatch, Router};
 
-// The demo binary's /work query parser, compiled here as it is.
-#[path = "../../src/app/work_params.rs"]
-#[allow(dead_code)]
-mod work_params;
-use work_params::{parse_query, MAX_DELAY_MS};
+// The demo binary's /work query parser.
+use tinymon_demo_kit::work_params::{parse_query, MAX_DELAY_MS};
 
 fuzz_target!(|data: &[u8]| {
     let target = String::from_utf8_lossy(data);

@@ -4,23 +4,21 @@
 //! - [`demo`]: the routes `/`, `/healthz`, `/hello` and `/work` on a
 //!   [`tinymon::http::Service`], with the client_* metrics of `/work`;
 //! - `cli`: flags and environment → what to run;
-//! - `client`, `load`: the HTTP client of `healthcheck` and the load
-//!   generator;
+//! - `client` (from `tinymon-demo-kit`), `load`: the HTTP client of
+//!   `healthcheck` and the load generator;
 //! - `signals`: SIGTERM/SIGINT as a blocking wait;
 //! - `restart`: restarting in place with `exec` when the server asks.
 
 pub(crate) mod cli;
-// Also compiled into the tests' support crate, which uses all of it.
-#[allow(dead_code)]
-pub(crate) mod client;
 mod client_metrics;
 pub(crate) mod load;
 mod page;
 pub(crate) mod restart;
-mod rng;
 pub(crate) mod signals;
 mod work;
-mod work_params;
+
+// The parts the tests and fuzz targets use too live in a crate of their own.
+pub(crate) use tinymon_demo_kit::{client, rng, work_params};
 
 use std::sync::Arc;
 

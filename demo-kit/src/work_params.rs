@@ -1,7 +1,5 @@
-//! The query of `GET /work`, parsed and checked.
-//!
-//! Its own file, with nothing but std, so the fuzz target can compile it as
-//! it is (see `fuzz/fuzz_targets/route_and_query.rs`).
+//! The query of `GET /work`, parsed and checked; the fuzz target
+//! `route_and_query` drives it.
 
 /// Upper bound of `delay_ms`.
 pub const MAX_DELAY_MS: u64 = 2_000;
