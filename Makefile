@@ -9,6 +9,7 @@
 #   make bench  criterion benches of the encoder and observe path
 #   make bench-requests  instructions per request (callgrind)
 #   make bench-instructions  instructions per observe/inc/encode vs rivals (callgrind)
+#   make loom   model-check the exemplar lock, slot claims and block publishing
 
 CARGO  ?= cargo
 # The image's architecture: the host's unless ARCH=amd64 or ARCH=arm64 is
@@ -42,7 +43,7 @@ RUST_IMAGE ?= rust:1-bookworm
 COMPOSE ?= docker compose
 SCALE  ?= 1
 
-.PHONY: run build cross-check grafana-schema slo-rules test pyenv deps docker-engine miri browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests bench-instructions image env-file compose-v2 up up-longterm down logs fmt clippy clean
+.PHONY: run build cross-check grafana-schema slo-rules test pyenv deps docker-engine miri loom browser-test fuzz fuzz-deps fuzz-smoke bench bench-http bench-requests bench-instructions image env-file compose-v2 up up-longterm down logs fmt clippy clean
 
 run:
 	$(CARGO) run --release -- $(ARGS)
@@ -153,6 +154,15 @@ miri:
 	# Exemplars read the wall clock, which Miri isolates unless told not to.
 	MIRIFLAGS="-Zmiri-disable-isolation" $(CARGO) +nightly miri test --lib -- metrics:: encode:: http::red_series::
 
+# loom explores every interleaving of each model in src/metrics (the
+# `loom_models` modules; see src/metrics/sync.rs) with at most two
+# preemptions a run, which still finds each weakened ordering the models
+# were checked against; about a minute after a 3-minute first build, in a
+# target directory of its own so the cfg does not rebuild the others.
+loom:
+	LOOM_MAX_PREEMPTIONS=2 RUSTFLAGS="--cfg loom -D warnings" CARGO_TARGET_DIR=$(CURDIR)/target/loom \
+	  $(CARGO) test --locked --lib --release loom_ -- --test-threads=1 --nocapture
+
 fuzz-deps:
 	@rustup toolchain list 2>/dev/null | grep -q '^nightly' || { echo "cargo fuzz needs the nightly toolchain: rustup toolchain install nightly" >&2; exit 1; }
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install --locked cargo-fuzz
@@ -181,6 +191,7 @@ test: deps docker-engine build pyenv
 	$(MAKE) cross-check
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --no-deps
 	$(MAKE) miri
+	$(MAKE) loom
 	TINYMON_STATIC_BIN=$(CURDIR)/$(BIN) $(CARGO) test --locked --workspace --all-targets -- --include-ignored
 	$(CARGO) test --locked --workspace --doc
 	$(MAKE) browser-test

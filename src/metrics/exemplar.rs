@@ -9,7 +9,9 @@
 //! no observer ever blocks; a reader retries a few times if a write
 //! overlaps its read, and reports nothing if writes keep overlapping.
 
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use super::sync::{fence, AtomicU64};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A W3C trace context: the ids an exemplar links to.
@@ -266,5 +268,74 @@ mod tests {
             }
         });
         assert!(slot.read().is_some());
+    }
+}
+
+/// The sequence lock under loom (`make loom`): every interleaving of the
+/// smallest cases that exercise it, with every value the memory model lets
+/// each Relaxed load see. A fence too weak would let a read mix words of
+/// two writes, and the checks below would catch it.
+#[cfg(all(loom, test))]
+mod loom_models {
+    use super::super::sync::explore;
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    fn trace(n: u8) -> TraceContext {
+        TraceContext {
+            trace_id: [n; 16],
+            span_id: [n; 8],
+        }
+    }
+
+    /// A read is nothing or one write whole: value, trace and span agree.
+    fn check(e: Option<Exemplar>) -> Option<u8> {
+        let e = e?;
+        let n = e.value as u8;
+        assert_eq!(e.trace, trace(n), "a read mixed two writes");
+        Some(n)
+    }
+
+    #[test]
+    fn loom_a_read_during_writes_sees_one_write_whole() {
+        explore(|| {
+            let slot = Arc::new(ExemplarSlot::default());
+            let writer = {
+                let slot = slot.clone();
+                thread::spawn(move || {
+                    slot.record(&trace(1), 1.0);
+                    slot.record(&trace(2), 2.0);
+                })
+            };
+            // A preemption point: without one before its first load, loom
+            // 0.7 never ran the writer first (one interleaving, not 15).
+            thread::yield_now();
+            let seen = check(slot.read());
+            assert!(matches!(seen, None | Some(1) | Some(2)));
+            writer.join().unwrap();
+            // Joined: the last write happened before this read.
+            assert_eq!(check(slot.read()), Some(2));
+        });
+    }
+
+    #[test]
+    fn loom_racing_writers_leave_one_whole_write() {
+        explore(|| {
+            let slot = Arc::new(ExemplarSlot::default());
+            let writers: Vec<_> = [1u8, 2]
+                .into_iter()
+                .map(|n| {
+                    let slot = slot.clone();
+                    thread::spawn(move || slot.record(&trace(n), f64::from(n)))
+                })
+                .collect();
+            for w in writers {
+                w.join().unwrap();
+            }
+            // The first to take the slot always completes; a writer that
+            // found it busy dropped its exemplar.
+            assert!(check(slot.read()).is_some());
+        });
     }
 }

@@ -25,6 +25,7 @@ mod labels;
 mod native;
 mod native_pages;
 mod registry;
+mod sync;
 mod thread_slot;
 mod visitor;
 mod zeroed;

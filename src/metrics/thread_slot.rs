@@ -17,8 +17,10 @@
 //! takes one as soon as one is free.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::OnceLock;
+
+use super::sync::AtomicU64;
 
 /// At most this many threads own shards at once: with the shared word, a
 /// counter is then four words, 32 bytes. (More would suit bigger machines,
@@ -30,8 +32,53 @@ const NONE: usize = usize::MAX;
 /// The thread is exiting: its slot is given back and it never claims again.
 const GONE: usize = usize::MAX - 1;
 
-/// Bit `i` set: slot `i` belongs to a live thread.
-static TAKEN: AtomicU64 = AtomicU64::new(0);
+/// Which slots belong to live threads: bit `i` set, slot `i` is taken.
+pub(crate) struct SlotBits {
+    bits: AtomicU64,
+}
+
+impl SlotBits {
+    /// Takes the lowest free slot below `limit`, if any.
+    fn claim(&self, limit: usize) -> Option<usize> {
+        let mut taken = self.bits.load(Ordering::Relaxed);
+        loop {
+            let free = (!taken).trailing_zeros() as usize;
+            if free >= limit {
+                return None;
+            }
+            // Acquire: pairs with the previous owner's Release in
+            // `give_back`, so its writes to the slot's shards happen before
+            // this thread's.
+            match self.bits.compare_exchange_weak(
+                taken,
+                taken | 1 << free,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(free),
+                Err(now) => taken = now,
+            }
+        }
+    }
+
+    /// Frees `slot`. Release: every write its owner made to its shards
+    /// happens before the next owner's Acquire claim of the same bit.
+    fn give_back(&self, slot: usize) {
+        self.bits.fetch_and(!(1 << slot), Ordering::Release);
+    }
+}
+
+#[cfg(not(all(loom, test)))]
+static TAKEN: SlotBits = SlotBits {
+    bits: AtomicU64::new(0),
+};
+
+// Under loom the process-wide bits are built in each model (tests of the
+// protocol use their own `SlotBits`; nothing under loom claims these).
+#[cfg(all(loom, test))]
+loom::lazy_static! {
+    static ref TAKEN: SlotBits = SlotBits { bits: AtomicU64::new(0) };
+}
 
 thread_local! {
     /// This thread's slot, `NONE` or `GONE`. No destructor, so it can be
@@ -47,9 +94,7 @@ impl Drop for SlotReturn {
     fn drop(&mut self) {
         let slot = SLOT.with(|s| s.replace(GONE));
         if slot < MAX_SLOTS {
-            // Release: every write this thread made to its shards happens
-            // before the next owner's Acquire claim of the same bit.
-            TAKEN.fetch_and(!(1 << slot), Ordering::Release);
+            TAKEN.give_back(slot);
         }
     }
 }
@@ -95,24 +140,7 @@ pub(crate) fn current() -> Option<usize> {
 #[cold]
 #[inline(never)]
 fn claim() -> Option<usize> {
-    let limit = slots();
-    let mut taken = TAKEN.load(Ordering::Relaxed);
-    loop {
-        let free = (!taken).trailing_zeros() as usize;
-        if free >= limit {
-            return None;
-        }
-        // Acquire: pairs with the previous owner's Release in `SlotReturn`.
-        match TAKEN.compare_exchange_weak(
-            taken,
-            taken | 1 << free,
-            Ordering::Acquire,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => break claimed(free),
-            Err(now) => taken = now,
-        }
-    }
+    TAKEN.claim(slots()).and_then(claimed)
 }
 
 /// Records `slot` as this thread's and arranges its return; gives it back
@@ -122,7 +150,7 @@ fn claimed(slot: usize) -> Option<usize> {
         SLOT.with(|s| s.set(slot));
         Some(slot)
     } else {
-        TAKEN.fetch_and(!(1 << slot), Ordering::Release);
+        TAKEN.give_back(slot);
         SLOT.with(|s| s.set(GONE));
         None
     }
@@ -186,5 +214,90 @@ mod tests {
         assert_eq!(owned.len(), n, "two live threads shared a slot: {held:?}");
         assert!(n <= slots());
         assert!(held.iter().filter(|s| s.is_none()).count() >= 2);
+    }
+}
+
+/// Claiming and giving back under loom (`make loom`): each slot guards a
+/// shard its owner writes with plain stores. Loom reports a data race if
+/// a new owner's claim does not happen after the old owner's last write,
+/// and the owners' counts check that no two threads ever held one slot.
+#[cfg(all(loom, test))]
+mod loom_models {
+    use super::super::sync::explore;
+    use super::*;
+    use loom::cell::UnsafeCell;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    struct Slots {
+        bits: SlotBits,
+        /// One plain word per slot, written only by the slot's owner.
+        shards: [UnsafeCell<u64>; 2],
+    }
+
+    /// Claims a slot, adds one to its shard with a plain read and write,
+    /// and gives it back: what a thread's counter shard sees from birth to
+    /// exit.
+    fn use_a_slot(slots: &Slots, limit: usize) -> bool {
+        let Some(slot) = slots.bits.claim(limit) else {
+            return false;
+        };
+        // SAFETY: the claim made this thread the slot's only owner until
+        // `give_back` (loom reports a race if the orderings do not make it
+        // so).
+        slots.shards[slot].with_mut(|w| unsafe { *w += 1 });
+        slots.bits.give_back(slot);
+        true
+    }
+
+    #[test]
+    fn loom_one_slot_passes_from_owner_to_owner() {
+        explore(|| {
+            let slots = Arc::new(Slots {
+                bits: SlotBits {
+                    bits: AtomicU64::new(0),
+                },
+                shards: [UnsafeCell::new(0), UnsafeCell::new(0)],
+            });
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let slots = slots.clone();
+                    thread::spawn(move || use_a_slot(&slots, 1))
+                })
+                .collect();
+            let used: u64 = threads
+                .into_iter()
+                .map(|t| u64::from(t.join().unwrap()))
+                .sum();
+            // SAFETY: every thread has been joined; nothing else writes.
+            let total = slots.shards[0].with(|w| unsafe { *w });
+            assert_eq!(total, used, "an increment was lost between owners");
+            assert!(used >= 1, "the first claim of a free slot cannot fail");
+        });
+    }
+
+    #[test]
+    fn loom_two_threads_take_two_slots() {
+        explore(|| {
+            let slots = Arc::new(Slots {
+                bits: SlotBits {
+                    bits: AtomicU64::new(0),
+                },
+                shards: [UnsafeCell::new(0), UnsafeCell::new(0)],
+            });
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let slots = slots.clone();
+                    thread::spawn(move || use_a_slot(&slots, 2))
+                })
+                .collect();
+            for t in threads {
+                // Two slots for two threads: neither finds them all taken.
+                assert!(t.join().unwrap());
+            }
+            // SAFETY: every thread has been joined; nothing else writes.
+            let total: u64 = slots.shards.iter().map(|s| s.with(|w| unsafe { *w })).sum();
+            assert_eq!(total, 2);
+        });
     }
 }

@@ -8,7 +8,7 @@
 //! Rust 1.92; the crate supports 1.85.)
 
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU64};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 /// Types for which all-zero bytes are a valid value.
 ///
@@ -65,25 +65,45 @@ pub(crate) unsafe fn free_box<T: ZeroValid>(p: ptr::NonNull<T>) {
 /// A thread that loses the race hands its own block to `discard` and uses
 /// the winner's, so making a block on first use takes no lock.
 pub(crate) fn publish_or_discard<T>(
-    entry: &std::sync::atomic::AtomicPtr<T>,
+    entry: &impl Entry<T>,
     fresh: ptr::NonNull<T>,
     discard: impl FnOnce(ptr::NonNull<T>),
 ) -> ptr::NonNull<T> {
-    // AcqRel on success: Release publishes the fresh block's zeroes to
-    // later Acquire loads. Acquire on failure: the winner's zeroes are seen
-    // before this thread writes to them.
-    match entry.compare_exchange(
-        ptr::null_mut(),
-        fresh.as_ptr(),
-        std::sync::atomic::Ordering::AcqRel,
-        std::sync::atomic::Ordering::Acquire,
-    ) {
+    match entry.publish(fresh.as_ptr()) {
         Ok(_) => fresh,
         Err(winner) => {
             discard(fresh);
             // SAFETY: the exchange failed, so `winner` is not null.
             unsafe { ptr::NonNull::new_unchecked(winner) }
         }
+    }
+}
+
+/// AcqRel on success: Release publishes the fresh block's zeroes to later
+/// Acquire loads. Acquire on failure: the winner's zeroes are seen before
+/// this thread writes to them.
+const PUBLISHED: Ordering = Ordering::AcqRel;
+const LOST: Ordering = Ordering::Acquire;
+
+/// Where [`publish_or_discard`] publishes: std's `AtomicPtr`, or loom's in
+/// its model (see `sync`).
+pub(crate) trait Entry<T> {
+    /// Swaps null for `fresh`; `Err` holds the block another thread
+    /// published first.
+    fn publish(&self, fresh: *mut T) -> Result<*mut T, *mut T>;
+}
+
+impl<T> Entry<T> for std::sync::atomic::AtomicPtr<T> {
+    #[inline]
+    fn publish(&self, fresh: *mut T) -> Result<*mut T, *mut T> {
+        self.compare_exchange(ptr::null_mut(), fresh, PUBLISHED, LOST)
+    }
+}
+
+#[cfg(all(loom, test))]
+impl<T> Entry<T> for loom::sync::atomic::AtomicPtr<T> {
+    fn publish(&self, fresh: *mut T) -> Result<*mut T, *mut T> {
+        self.compare_exchange(ptr::null_mut(), fresh, PUBLISHED, LOST)
     }
 }
 
@@ -204,5 +224,65 @@ mod tests {
         unsafe { free_box(b) };
         // SAFETY: from `zeroed_lines(8)`; `ptrs` is not used again.
         unsafe { free_lines(block, 8) };
+    }
+}
+
+/// Publishing under loom (`make loom`): two threads race to make one
+/// block and each uses whichever won. The block's contents are written
+/// with plain stores before it is published, as calloc's zeroes are; loom
+/// reports a race if a thread (the loser above all) could read them
+/// without the publication ordering those writes first.
+#[cfg(all(loom, test))]
+mod loom_models {
+    use super::super::sync::explore;
+    use super::*;
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::AtomicPtr;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    struct Block(UnsafeCell<u64>);
+
+    fn make(mark: u64) -> ptr::NonNull<Block> {
+        let block = Box::new(Block(UnsafeCell::new(0)));
+        // SAFETY: the block is this thread's alone until it is published.
+        block.0.with_mut(|w| unsafe { *w = mark });
+        ptr::NonNull::from(Box::leak(block))
+    }
+
+    /// Frees a block from `make`.
+    ///
+    /// # Safety
+    /// Nothing uses `p` any more.
+    unsafe fn free(p: ptr::NonNull<Block>) {
+        // SAFETY: the caller's contract; `p` came from `Box::leak`.
+        drop(unsafe { Box::from_raw(p.as_ptr()) });
+    }
+
+    #[test]
+    fn loom_the_loser_sees_the_winners_block_whole() {
+        explore(|| {
+            let entry = Arc::new(AtomicPtr::<Block>::new(ptr::null_mut()));
+            let racers: Vec<_> = [1u64, 2]
+                .into_iter()
+                .map(|mark| {
+                    let entry = entry.clone();
+                    thread::spawn(move || {
+                        // SAFETY: a loser's own block was never published.
+                        let won = publish_or_discard(&*entry, make(mark), |b| unsafe { free(b) });
+                        // SAFETY: a published block lives until the end of
+                        // the model, and is only read from now on.
+                        let seen = unsafe { won.as_ref() }.0.with(|w| unsafe { *w });
+                        assert!(seen == 1 || seen == 2, "saw {seen}");
+                        seen
+                    })
+                })
+                .collect();
+            let seen: Vec<u64> = racers.into_iter().map(|r| r.join().unwrap()).collect();
+            assert_eq!(seen[0], seen[1], "both use the one published block");
+            let last = ptr::NonNull::new(entry.load(Ordering::Acquire)).unwrap();
+            // SAFETY: every racer has been joined; nothing uses it any more.
+            unsafe { free(last) };
+        });
     }
 }
