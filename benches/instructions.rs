@@ -28,7 +28,7 @@ use prometheus_client::metrics::family::Family as PcFamily;
 use tinymon::encode::{OpenMetricsEncoder, ProtobufEncoder, TextEncoder};
 
 /// (row, library) pairs, in the order the table lists them.
-const ROWS: [(&str, &str); 31] = [
+const ROWS: [(&str, &str); 32] = [
     ("histogram observe, held handle", "tinymon"),
     ("histogram observe, held handle", "prometheus"),
     ("histogram observe, held handle", "prometheus-client"),
@@ -52,6 +52,7 @@ const ROWS: [(&str, &str); 31] = [
     ("counter inc, label lookup", "prometheus"),
     ("counter inc, label lookup", "prometheus-client"),
     ("counter inc, label lookup", "fastmetrics"),
+    ("counter inc, colliding label lookup", "tinymon"),
     ("encode service, text", "tinymon"),
     ("encode service, text", "prometheus"),
     ("encode service, text", "prometheus-client"),
@@ -178,6 +179,27 @@ fn run(row: &str, lib: &str, n: u64) {
         ("gauge set, held handle", "measured") => {
             let g = measured::FloatGauge::new();
             repeat(n, || black_box(&g).set(black_box(3.5)))
+        }
+        // The 400 values of benches/fixtures/colliding_labels.txt, made to
+        // share one probe chain under the label hash before it was keyed,
+        // in a family of cap 1,000; each call looks up the last of them.
+        ("counter inc, colliding label lookup", "tinymon") => {
+            let values: Vec<&str> = include_str!("fixtures/colliding_labels.txt")
+                .lines()
+                .collect();
+            let f = tinymon::metrics::Family::<tinymon::metrics::Counter, 1>::new(
+                "x_total",
+                "x",
+                ["v"],
+            )
+            .unwrap()
+            .with_series_cap(1_000)
+            .unwrap();
+            for v in &values {
+                f.get_or_create(&[v]).inc();
+            }
+            let last = [*values.last().unwrap()];
+            repeat(n, || f.get_or_create(black_box(&last)).inc())
         }
         ("counter inc, label lookup", "tinymon") => {
             let l: [&str; 3] = LABELS[..3].try_into().unwrap();

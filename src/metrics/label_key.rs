@@ -82,7 +82,7 @@ impl<'a, const N: usize> LabelKey<'a, N> {
 /// The process's hash key: a starting state and a multiplier. Drawn on
 /// first use; a lookup then pays one Acquire load and a branch for it.
 #[inline]
-fn process_key() -> &'static Key {
+pub(super) fn process_key() -> &'static Key {
     static KEY: OnceLock<Key> = OnceLock::new();
     KEY.get_or_init(|| {
         // Each `RandomState::new` holds keys from the OS's random source
@@ -97,6 +97,7 @@ fn process_key() -> &'static Key {
     })
 }
 
+#[derive(Clone, Copy)]
 pub(super) struct Key {
     start: u64,
     multiplier: u64,
@@ -110,8 +111,8 @@ fn folded_multiply(a: u64, b: u64) -> u64 {
 }
 
 /// Word-at-a-time keyed hash of label values with a murmur3 finish.
-#[inline]
-fn hash_label_values(key: &Key, values: &[&str]) -> u64 {
+#[inline(always)]
+pub(super) fn hash_label_values(key: &Key, values: &[&str]) -> u64 {
     let mix = |h: u64, w: u64| folded_multiply(h ^ w, key.multiplier);
     let mut h = key.start ^ values.len() as u64;
     for v in values {
