@@ -1,14 +1,16 @@
 //! What a handler answers; the server writes it out (see `raw_response`).
 
+use crate::encode::Format;
+
 /// A response body.
 pub(crate) enum ReplyBody {
     /// Fixed text.
     Static(&'static str),
     /// Text built for this request.
     Text(String),
-    /// The worker's encoder buffer, filled by the /metrics handler; sent
-    /// without copying.
-    Encoded,
+    /// The worker's encoder buffer of this format, filled by the /metrics
+    /// handler; sent without copying.
+    Encoded(Format),
 }
 
 /// Status, content type and body of an answer, with at most one header
@@ -65,10 +67,10 @@ impl<'a> Reply<'a> {
         }
     }
 
-    pub(crate) fn encoded(content_type: &'static str) -> Self {
+    pub(crate) fn encoded(format: Format) -> Self {
         Reply {
-            content_type,
-            body: ReplyBody::Encoded,
+            content_type: format.content_type(),
+            body: ReplyBody::Encoded(format),
             ..Reply::text(200, "")
         }
     }

@@ -793,6 +793,32 @@ mod tests {
         assert!(matches!(again.wait().unwrap(), Stopped::Shutdown));
     }
 
+    /// One registry, one server at a time: a second set of server metrics
+    /// is refused by name, and the stopped server's set starts the next.
+    #[test]
+    fn a_restart_in_process_reuses_the_server_metrics() {
+        let settings = ServerSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            workers: 1,
+            ..ServerSettings::default()
+        };
+        let service = Arc::new(Service::new(Arc::new(Registry::new()), ()).unwrap());
+        let first = Server::start(&settings, service.clone()).unwrap();
+        let metrics = first.metrics().clone();
+        first.shutdown_handle().shutdown();
+        assert!(matches!(first.wait().unwrap(), Stopped::Shutdown));
+        let listener = || TcpListener::bind("127.0.0.1:0").unwrap();
+        let again = Server::start_on(listener(), &settings, service.clone());
+        assert!(
+            matches!(&again, Err(ServeError::Metrics(MetricError::Duplicate(_)))),
+            "{again:?}"
+        );
+        let second = Server::start_with(listener(), &settings, service, metrics).unwrap();
+        assert_eq!(status(second.addr(), "/metrics"), 200);
+        second.shutdown_handle().shutdown();
+        assert!(matches!(second.wait().unwrap(), Stopped::Shutdown));
+    }
+
     #[test]
     fn settings_that_cannot_work_are_refused() {
         let service = Arc::new(Service::new(Arc::new(Registry::new()), ()).unwrap());

@@ -53,12 +53,8 @@ enum Route<S> {
 /// What each worker thread keeps between requests: buffers that grow to
 /// their working size once and are reused.
 pub(crate) struct WorkerScratch {
-    /// Reused by every scrape this worker serves, one per format.
-    text: TextEncoder,
-    openmetrics: OpenMetricsEncoder,
-    protobuf: ProtobufEncoder,
-    /// Which of them the last scrape filled.
-    format: Format,
+    /// Reused by every scrape this worker serves.
+    encoders: Encoders,
     /// Scratch space for response heads.
     head: Vec<u8>,
     date: DateCache,
@@ -67,17 +63,22 @@ pub(crate) struct WorkerScratch {
 impl Default for WorkerScratch {
     fn default() -> Self {
         WorkerScratch {
-            text: TextEncoder::new(),
-            openmetrics: OpenMetricsEncoder::new(),
-            protobuf: ProtobufEncoder::new(),
-            format: Format::Text,
+            encoders: Encoders::default(),
             head: Vec::with_capacity(256),
             date: DateCache::default(),
         }
     }
 }
 
-impl WorkerScratch {
+/// One encoder per format, each with its own buffer.
+#[derive(Default)]
+struct Encoders {
+    text: TextEncoder,
+    openmetrics: OpenMetricsEncoder,
+    protobuf: ProtobufEncoder,
+}
+
+impl Encoders {
     /// Encodes `registry` in `format` into that format's buffer.
     fn encode(&mut self, format: Format, registry: &Registry) {
         match format {
@@ -85,6 +86,15 @@ impl WorkerScratch {
             Format::OpenMetrics => self.openmetrics.encode(registry),
             Format::Protobuf => self.protobuf.encode(registry),
         };
+    }
+
+    /// What the last encode in `format` wrote.
+    fn encoded(&self, format: Format) -> &[u8] {
+        match format {
+            Format::Text => self.text.as_bytes(),
+            Format::OpenMetrics => self.openmetrics.as_bytes(),
+            Format::Protobuf => self.protobuf.as_bytes(),
+        }
     }
 }
 
@@ -383,11 +393,10 @@ impl<S: Send + Sync + 'static> Service<S> {
             .find(|h| h.field.equiv("Accept"))
             .map(|h| h.value.as_str());
         let format = negotiate(accept);
-        scratch.format = format;
         // Each encode starts by clearing its buffer, so one cut short by a
         // panic leaves nothing the next scrape could send.
         let encoded = catch_unwind(AssertUnwindSafe(|| {
-            scratch.encode(format, &m.registry);
+            scratch.encoders.encode(format, &m.registry);
         }));
         if encoded.is_err() {
             m.handler_panics.inc();
@@ -395,7 +404,7 @@ impl<S: Send + Sync + 'static> Service<S> {
             return Reply::text(500, "collecting the metrics failed\n");
         }
         m.scrapes_total.get_or_create(&["200"]).inc();
-        Reply::encoded(format.content_type())
+        Reply::encoded(format)
     }
 }
 
@@ -500,11 +509,7 @@ fn send(
     let body: &[u8] = match &reply.body {
         ReplyBody::Static(s) => s.as_bytes(),
         ReplyBody::Text(s) => s.as_bytes(),
-        ReplyBody::Encoded => match state.format {
-            Format::Text => state.text.as_bytes(),
-            Format::OpenMetrics => state.openmetrics.as_bytes(),
-            Format::Protobuf => state.protobuf.as_bytes(),
-        },
+        ReplyBody::Encoded(format) => state.encoders.encoded(*format),
     };
     let answer = Answer {
         status: reply.status,
@@ -604,7 +609,7 @@ mod tests {
 
     /// The text of the last text-format scrape `scratch` served.
     fn scraped(scratch: &WorkerScratch) -> &str {
-        std::str::from_utf8(scratch.text.as_bytes()).unwrap()
+        std::str::from_utf8(scratch.encoders.encoded(Format::Text)).unwrap()
     }
 
     #[test]

@@ -60,7 +60,7 @@ impl ServiceMetrics {
         )?;
         let handler_panics = registry.counter(
             "tinymon_handler_panics_total",
-            "Handler panics caught and answered with 500.",
+            "Handler and scrape panics caught and answered with 500.",
         )?;
         Ok(Arc::new(ServiceMetrics {
             registry,

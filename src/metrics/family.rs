@@ -257,20 +257,22 @@ impl<M: Metric, const N: usize> Family<M, N> {
     /// creates a series.
     #[inline]
     pub fn get_or_create(&self, values: &[&str; N]) -> &M {
-        let hash = hash_label_values(&self.key, values);
-        match self.find(values, hash) {
-            Ok(metric) => metric,
-            Err(at) => self.insert(values, hash, at),
-        }
+        self.get_or_create_hashed(values, hash_label_values(&self.key, values))
     }
 
     /// [`Family::get_or_create`] with the label values hashed by the
     /// caller, who looks the same values up in several families.
     #[inline]
     pub fn get_or_create_by_key(&self, key: &LabelKey<'_, N>) -> &M {
-        match self.find(key.values(), key.hash()) {
+        self.get_or_create_hashed(key.values(), key.hash())
+    }
+
+    /// The lookup of both: `hash` is the keyed hash of `values`.
+    #[inline(always)]
+    fn get_or_create_hashed(&self, values: &[&str; N], hash: u64) -> &M {
+        match self.find(values, hash) {
             Ok(metric) => metric,
-            Err(at) => self.insert(key.values(), key.hash(), at),
+            Err(at) => self.insert(values, hash, at),
         }
     }
 

@@ -250,28 +250,37 @@ mod loom_models {
         true
     }
 
+    /// Two threads each use a slot of `limit`; whether each found one, and
+    /// the slots' shards once both have been joined.
+    fn race(limit: usize) -> (Vec<bool>, Vec<u64>) {
+        let slots = Arc::new(Slots {
+            bits: SlotBits {
+                bits: AtomicU64::new(0),
+            },
+            shards: [UnsafeCell::new(0), UnsafeCell::new(0)],
+        });
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let slots = slots.clone();
+                thread::spawn(move || use_a_slot(&slots, limit))
+            })
+            .collect();
+        let found = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        // SAFETY: every thread has been joined; nothing else writes.
+        let shards = slots
+            .shards
+            .iter()
+            .map(|s| s.with(|w| unsafe { *w }))
+            .collect();
+        (found, shards)
+    }
+
     #[test]
     fn loom_one_slot_passes_from_owner_to_owner() {
         explore(|| {
-            let slots = Arc::new(Slots {
-                bits: SlotBits {
-                    bits: AtomicU64::new(0),
-                },
-                shards: [UnsafeCell::new(0), UnsafeCell::new(0)],
-            });
-            let threads: Vec<_> = (0..2)
-                .map(|_| {
-                    let slots = slots.clone();
-                    thread::spawn(move || use_a_slot(&slots, 1))
-                })
-                .collect();
-            let used: u64 = threads
-                .into_iter()
-                .map(|t| u64::from(t.join().unwrap()))
-                .sum();
-            // SAFETY: every thread has been joined; nothing else writes.
-            let total = slots.shards[0].with(|w| unsafe { *w });
-            assert_eq!(total, used, "an increment was lost between owners");
+            let (found, shards) = race(1);
+            let used = found.iter().filter(|&&f| f).count() as u64;
+            assert_eq!(shards[0], used, "an increment was lost between owners");
             assert!(used >= 1, "the first claim of a free slot cannot fail");
         });
     }
@@ -279,25 +288,10 @@ mod loom_models {
     #[test]
     fn loom_two_threads_take_two_slots() {
         explore(|| {
-            let slots = Arc::new(Slots {
-                bits: SlotBits {
-                    bits: AtomicU64::new(0),
-                },
-                shards: [UnsafeCell::new(0), UnsafeCell::new(0)],
-            });
-            let threads: Vec<_> = (0..2)
-                .map(|_| {
-                    let slots = slots.clone();
-                    thread::spawn(move || use_a_slot(&slots, 2))
-                })
-                .collect();
-            for t in threads {
-                // Two slots for two threads: neither finds them all taken.
-                assert!(t.join().unwrap());
-            }
-            // SAFETY: every thread has been joined; nothing else writes.
-            let total: u64 = slots.shards.iter().map(|s| s.with(|w| unsafe { *w })).sum();
-            assert_eq!(total, 2);
+            let (found, shards) = race(2);
+            // Two slots for two threads: neither finds them all taken.
+            assert_eq!(found, [true, true]);
+            assert_eq!(shards.iter().sum::<u64>(), 2);
         });
     }
 }
